@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the component to target/wasm32-wasip2/release/autodeploy.wasm.
+#
+# Normal path: rustup has the wasm32-wasip2 standard library → plain `cargo build`.
+# Fallback (machines whose rustup cannot download it): Debian's rustc-web, whose version
+# matches, builds std from its own source (-Zbuild-std) and rustup's wasm-component-ld
+# links the component. The Debian packages are installed when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/wasm32-wasip2/release/autodeploy.wasm
+say() { echo "component: $*" >&2; }
+
+if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  say "rustup has the wasm32-wasip2 target: cargo build --target wasm32-wasip2 --release"
+  cargo build -p autodeploy --target wasm32-wasip2 --release
+else
+  say "rustup has no wasm32-wasip2 std: fallback build with Debian rustc-web and -Zbuild-std"
+  need=()
+  for pkg in rustc-web cargo-web rust-web-src wasi-libc; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    say "installing Debian packages: ${need[*]}"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}" >&2
+  fi
+  linker_dir="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
+  [ -x "$linker_dir/wasm-component-ld" ] || { say "no wasm-component-ld in $linker_dir"; exit 1; }
+  PATH="$linker_dir:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+    RUSTFLAGS="-L /usr/lib/wasm32-wasi" CARGO_TARGET_DIR=target/wasm-fallback \
+    /usr/bin/cargo build -p autodeploy --release -Zbuild-std=std,panic_abort \
+    --target wasm32-wasip2
+  mkdir -p "$(dirname "$out")"
+  cp target/wasm-fallback/wasm32-wasip2/release/autodeploy.wasm "$out"
+fi
+say "built $out ($(stat -c %s "$out") bytes)"
