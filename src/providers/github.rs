@@ -1,0 +1,181 @@
+//! GitHub: `X-GitHub-Event`, `X-GitHub-Delivery`, `X-Hub-Signature-256: sha256=<hex>`.
+//!
+//! <https://docs.github.com/en/webhooks/webhook-events-and-payloads#push>
+
+use serde_json::Value;
+
+use super::{parse_json, str_at, Commit, GitEvent, GitProvider, Push};
+use crate::crypto::{unhex, verify_hmac_sha256};
+use crate::error::Error;
+use crate::model::{Headers, Provider};
+use crate::secret::Secret;
+
+pub struct GitHub;
+
+impl GitProvider for GitHub {
+    fn provider(&self) -> Provider {
+        Provider::Github
+    }
+
+    fn delivery_id(&self, headers: &Headers) -> Option<String> {
+        headers.get_nonempty("x-github-delivery").map(String::from)
+    }
+
+    fn verify(
+        &self,
+        headers: &Headers,
+        body: &[u8],
+        secret: &Secret,
+        _now_ms: u64,
+    ) -> Result<(), Error> {
+        verify_hub_signature(headers, "x-hub-signature-256", body, secret)
+    }
+
+    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+        match headers.get("x-github-event").unwrap_or_default() {
+            "ping" => Ok(GitEvent::Ping),
+            "push" => {
+                let p: Value = parse_json(json, "GitHub push")?;
+                let git_ref = str_at(&p, "/ref")
+                    .ok_or_else(|| Error::BadPayload("GitHub push without ref".into()))?;
+                let head = p
+                    .get("head_commit")
+                    .filter(|c| c.is_object())
+                    .map(|c| Commit {
+                        id: str_at(c, "/id").unwrap_or_default().into(),
+                        message: str_at(c, "/message").unwrap_or_default().into(),
+                        author: str_at(c, "/author/name").unwrap_or_default().into(),
+                    });
+                let url = |key: &str| str_at(&p, key).unwrap_or_default().to_string();
+                let deleted = p.get("deleted").and_then(Value::as_bool).unwrap_or(false)
+                    || crate::rules::is_zero_sha(str_at(&p, "/after").unwrap_or_default());
+                Ok(GitEvent::Push(Push {
+                    git_ref: git_ref.into(),
+                    deleted: deleted || head.is_none(),
+                    head,
+                    web_url: url("/repository/html_url"),
+                    urls: [
+                        "/repository/html_url",
+                        "/repository/clone_url",
+                        "/repository/ssh_url",
+                        "/repository/git_url",
+                    ]
+                    .map(url)
+                    .to_vec(),
+                }))
+            }
+            other => Ok(GitEvent::Other(other.to_string())),
+        }
+    }
+}
+
+/// `<header>: sha256=<hex HMAC-SHA256 of the body>`, as GitHub and Bitbucket send it.
+pub(crate) fn verify_hub_signature(
+    headers: &Headers,
+    header: &str,
+    body: &[u8],
+    secret: &Secret,
+) -> Result<(), Error> {
+    let value = headers
+        .get_nonempty(header)
+        .ok_or(Error::Unauthorized("missing signature"))?;
+    let signature = value
+        .strip_prefix("sha256=")
+        .and_then(unhex)
+        .ok_or(Error::Unauthorized("invalid signature"))?;
+    if secret.is_empty() || !verify_hmac_sha256(secret.expose().as_bytes(), body, &signature) {
+        return Err(Error::Unauthorized("invalid signature"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::testutil::headers;
+
+    /// GitHub's documented example: secret "It's a Secret to Everybody", payload
+    /// "Hello, World!" (docs: "Validating webhook deliveries").
+    #[test]
+    fn github_documentation_vector() {
+        let h = headers(&[(
+            "x-hub-signature-256",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+        )]);
+        let secret = Secret::new("It's a Secret to Everybody");
+        assert_eq!(GitHub.verify(&h, b"Hello, World!", &secret, 0), Ok(()));
+        assert_eq!(
+            GitHub.verify(&h, b"Hello, World?", &secret, 0),
+            Err(Error::Unauthorized("invalid signature"))
+        );
+        assert_eq!(
+            GitHub.verify(&h, b"Hello, World!", &Secret::new("wrong"), 0),
+            Err(Error::Unauthorized("invalid signature"))
+        );
+    }
+
+    #[test]
+    fn missing_partial_and_malformed_signatures_fail() {
+        let secret = Secret::new("s");
+        let cases: &[&[(&str, &str)]] = &[
+            &[],
+            &[("x-hub-signature-256", "")],
+            &[("x-hub-signature-256", "sha1=abcd")],
+            &[("x-hub-signature-256", "sha256=zz")],
+            &[("x-hub-signature-256", "sha256=757107ea")],
+            // the legacy SHA-1 header alone is not enough
+            &[(
+                "x-hub-signature",
+                "sha1=0000000000000000000000000000000000000000",
+            )],
+        ];
+        for case in cases {
+            assert!(
+                GitHub.verify(&headers(case), b"{}", &secret, 0).is_err(),
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn parses_ping_push_and_other_events() {
+        let ping = headers(&[("x-github-event", "ping")]);
+        assert_eq!(GitHub.parse(&ping, b"{}"), Ok(GitEvent::Ping));
+        let issues = headers(&[("x-github-event", "issues")]);
+        assert_eq!(
+            GitHub.parse(&issues, b"{}"),
+            Ok(GitEvent::Other("issues".into()))
+        );
+
+        let push = headers(&[("x-github-event", "push")]);
+        let body = br#"{"ref":"refs/heads/feature/x","after":"abc","deleted":false,
+            "head_commit":{"id":"abc","message":"go @deploy","author":{"name":"Ann"}},
+            "repository":{"html_url":"https://github.com/a/b","clone_url":"https://github.com/a/b.git",
+            "ssh_url":"git@github.com:a/b.git","git_url":"git://github.com/a/b.git"}}"#;
+        let GitEvent::Push(p) = GitHub.parse(&push, body).unwrap() else {
+            panic!("not a push")
+        };
+        assert_eq!(p.git_ref, "refs/heads/feature/x");
+        assert!(!p.deleted);
+        assert_eq!(p.web_url, "https://github.com/a/b");
+        assert_eq!(p.head.unwrap().author, "Ann");
+
+        let deletion =
+            br#"{"ref":"refs/heads/x","after":"0000000000000000000000000000000000000000",
+            "deleted":true,"head_commit":null,"repository":{"html_url":"https://github.com/a/b"}}"#;
+        let GitEvent::Push(p) = GitHub.parse(&push, deletion).unwrap() else {
+            panic!("not a push")
+        };
+        assert!(p.deleted);
+        assert!(p.head.is_none());
+
+        assert!(matches!(
+            GitHub.parse(&push, b"{\"ref\":1}"),
+            Err(Error::BadPayload(_))
+        ));
+        assert!(matches!(
+            GitHub.parse(&push, b"not json"),
+            Err(Error::BadPayload(_))
+        ));
+    }
+}
