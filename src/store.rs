@@ -1,0 +1,82 @@
+//! The key-value store as the core sees it, and the keys it uses.
+//!
+//! Keys: `app/{name}`; `done/{app}/{delivery}` (deployed deliveries);
+//! `claim/{app}/{delivery}/{window}` (in-flight claims); `log/{app}/seq` and
+//! `log/{app}/{slot}` (the bounded delivery log).
+
+/// A store failure; the text is for the log only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl From<StoreError> for crate::error::Error {
+    fn from(e: StoreError) -> Self {
+        crate::error::Error::Store(e.0)
+    }
+}
+
+/// The Spin key-value store `default` (`fermyon:spin/key-value` and `wasi:keyvalue`).
+pub trait Kv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    fn exists(&self, key: &str) -> Result<bool, StoreError>;
+    fn keys(&self) -> Result<Vec<String>, StoreError>;
+    /// Atomically adds `delta` to the counter at `key` (absent = 0) and returns the result.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+}
+
+pub fn app_key(name: &str) -> String {
+    format!("app/{name}")
+}
+
+/// An in-memory store for native tests.
+#[cfg(test)]
+#[derive(Default)]
+pub struct MemKv {
+    pub map: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(test)]
+impl MemKv {
+    fn check(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>>, StoreError>
+    {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError("injected failure".into()));
+        }
+        Ok(self.map.lock().unwrap())
+    }
+}
+
+#[cfg(test)]
+impl Kv for MemKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.check()?.get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.check()?.insert(key.into(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.check()?.remove(key);
+        Ok(())
+    }
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.check()?.contains_key(key))
+    }
+    fn keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.check()?.keys().cloned().collect())
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let mut map = self.check()?;
+        let current = map
+            .get(key)
+            .map(|v| String::from_utf8_lossy(v).parse::<i64>().unwrap_or(0))
+            .unwrap_or(0);
+        let next = current + delta;
+        map.insert(key.into(), next.to_string().into_bytes());
+        Ok(next)
+    }
+}
