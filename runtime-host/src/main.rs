@@ -1,0 +1,295 @@
+//! `autodeploy-host serve`: serve the autodeploy component over HTTP like `spin up`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use autodeploy_host::{vars, DemoPlatform, Host, Runtime, COMPONENT_RELATIVE_PATH, ROUTES};
+
+const USAGE: &str = "\
+autodeploy-host — serve the autodeploy WebAssembly component like `spin up`
+
+USAGE:
+    autodeploy-host serve [OPTIONS] [COMPONENT]
+
+ARGS:
+    COMPONENT               the component to serve
+                            [default: target/wasm32-wasip2/release/autodeploy.wasm]
+
+OPTIONS:
+    --listen ADDR           address to listen on [default: 127.0.0.1:3000]
+    --var NAME=VALUE        set a Spin variable (repeatable); wins over the environment
+    --kv-file PATH          keep the key-value store in this JSON file (every write is
+                            durable before the response); default: in memory
+    --demo-platform ADDR    also start a stub deploy platform on ADDR that answers every
+                            call 202 {\"accepted\":true} and prints it to stdout
+    -h, --help              print this help
+
+ENVIRONMENT:
+    SPIN_VARIABLE_<NAME>    a Spin variable, e.g. SPIN_VARIABLE_ADMIN_TOKEN=… sets admin_token
+
+VARIABLES (contract §3):
+    admin_token (required), platform_url (required), platform_token, public_url
+";
+
+#[derive(Debug, Default, PartialEq)]
+struct Options {
+    listen: Option<SocketAddr>,
+    vars: Vec<(String, String)>,
+    kv_file: Option<PathBuf>,
+    demo_platform: Option<SocketAddr>,
+    component: Option<PathBuf>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Command {
+    Help,
+    Serve(Options),
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        None | Some("-h" | "--help" | "help") => return Ok(Command::Help),
+        Some("serve") => {}
+        Some(other) => return Err(format!("unknown command {other:?} (expected `serve`)")),
+    }
+    let mut opts = Options::default();
+    let mut positional_only = false;
+    while let Some(arg) = it.next() {
+        if positional_only || !arg.starts_with('-') || arg == "-" {
+            if opts.component.is_some() {
+                return Err(format!("unexpected argument {arg:?}"));
+            }
+            opts.component = Some(PathBuf::from(arg));
+            continue;
+        }
+        if arg == "--" {
+            positional_only = true;
+            continue;
+        }
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help);
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a value")),
+            }
+        };
+        match flag {
+            "--listen" => {
+                let v = value()?;
+                opts.listen = Some(v.parse().map_err(|_| {
+                    format!("--listen: {v:?} is not an address like 127.0.0.1:3000")
+                })?);
+            }
+            "--var" => {
+                let v = value()?;
+                opts.vars
+                    .push(vars::parse_assignment(&v).map_err(|e| format!("--var: {e}"))?);
+            }
+            "--kv-file" => opts.kv_file = Some(PathBuf::from(value()?)),
+            "--demo-platform" => {
+                let v = value()?;
+                opts.demo_platform = Some(v.parse().map_err(|_| {
+                    format!("--demo-platform: {v:?} is not an address like 127.0.0.1:3001")
+                })?);
+            }
+            _ => return Err(format!("unknown option {flag:?}")),
+        }
+    }
+    Ok(Command::Serve(opts))
+}
+
+/// The component to serve: the one given, else `./target/…/autodeploy.wasm`, else the
+/// one in this workspace's target directory. `Err` carries the path to report.
+fn component_path(given: Option<PathBuf>) -> Result<PathBuf, PathBuf> {
+    if let Some(path) = given {
+        return if path.is_file() { Ok(path) } else { Err(path) };
+    }
+    let local = PathBuf::from(COMPONENT_RELATIVE_PATH);
+    if local.is_file() {
+        return Ok(local);
+    }
+    let built = Runtime::default_component_path();
+    if built.is_file() {
+        return Ok(built);
+    }
+    Err(local)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse_args(&args) {
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Serve(opts)) => opts,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let component = match component_path(opts.component.clone()) {
+        Ok(path) => path,
+        Err(path) => {
+            eprintln!(
+                "error: component not found: {}\n       run `make component` to build it (or pass its path)",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(opts, component)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(opts: Options, component: PathBuf) -> anyhow::Result<()> {
+    let listen = opts
+        .listen
+        .unwrap_or_else(|| "127.0.0.1:3000".parse().expect("valid address"));
+    eprintln!("compiling {} …", component.display());
+    let path = component.clone();
+    let runtime = tokio::task::spawn_blocking(move || Runtime::load(path)).await??;
+
+    let mut builder = Host::builder(runtime);
+    for (name, value) in &opts.vars {
+        builder = builder.var(name, value);
+    }
+    builder = builder.vars_from_env();
+    if let Some(path) = &opts.kv_file {
+        builder = builder.kv_file(path);
+    }
+    let host = builder.build()?;
+
+    let server = host.bind(listen).await?;
+    let addr = server.local_addr();
+    let demo = match opts.demo_platform {
+        Some(demo_addr) => Some(DemoPlatform::bind(demo_addr).await?),
+        None => None,
+    };
+
+    println!("autodeploy-host: serving {}", component.display());
+    println!("listening on http://{addr}");
+    println!("routes:");
+    for route in ROUTES {
+        println!("  http://{addr}{route}");
+    }
+    match &opts.kv_file {
+        Some(path) => println!("key-value store: file {}", path.display()),
+        None => println!("key-value store: in memory"),
+    }
+    let names: Vec<&str> = host.variables().names().collect();
+    println!(
+        "variables: {}",
+        if names.is_empty() {
+            "(none)".to_string()
+        } else {
+            names.join(", ")
+        }
+    );
+    for required in ["admin_token", "platform_url"] {
+        if host.variables().get(required).is_err() {
+            eprintln!(
+                "warning: variable {required} is not set (--var {required}=… or SPIN_VARIABLE_{})",
+                required.to_ascii_uppercase()
+            );
+        }
+    }
+    if let Some(demo) = demo {
+        println!(
+            "demo platform: http://{} (answers 202 {{\"accepted\":true}})",
+            demo.local_addr()
+        );
+        tokio::spawn(demo.run());
+    }
+    server.run().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_serve_options() {
+        let cmd = parse_args(&args(&[
+            "serve",
+            "--listen",
+            "0.0.0.0:8080",
+            "--var",
+            "ADMIN_TOKEN=a=b",
+            "--var=platform_url=http://127.0.0.1:3001",
+            "--kv-file",
+            "state.json",
+            "--demo-platform=127.0.0.1:3001",
+            "my.wasm",
+        ]))
+        .unwrap();
+        assert_eq!(
+            cmd,
+            Command::Serve(Options {
+                listen: Some("0.0.0.0:8080".parse().unwrap()),
+                vars: vec![
+                    ("admin_token".into(), "a=b".into()),
+                    ("platform_url".into(), "http://127.0.0.1:3001".into()),
+                ],
+                kv_file: Some("state.json".into()),
+                demo_platform: Some("127.0.0.1:3001".parse().unwrap()),
+                component: Some("my.wasm".into()),
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&["serve"])).unwrap(),
+            Command::Serve(Options::default())
+        );
+    }
+
+    #[test]
+    fn help_and_errors() {
+        assert_eq!(parse_args(&args(&[])).unwrap(), Command::Help);
+        assert_eq!(parse_args(&args(&["--help"])).unwrap(), Command::Help);
+        assert_eq!(parse_args(&args(&["serve", "-h"])).unwrap(), Command::Help);
+        assert!(parse_args(&args(&["run"])).is_err());
+        assert!(parse_args(&args(&["serve", "--listen"])).is_err());
+        assert!(parse_args(&args(&["serve", "--listen", "nope"])).is_err());
+        assert!(parse_args(&args(&["serve", "--var", "novalue"])).is_err());
+        assert!(parse_args(&args(&["serve", "--bogus"])).is_err());
+        assert!(parse_args(&args(&["serve", "a.wasm", "b.wasm"])).is_err());
+    }
+
+    #[test]
+    fn missing_component_is_reported() {
+        assert_eq!(
+            component_path(Some("/nonexistent/x.wasm".into())),
+            Err(PathBuf::from("/nonexistent/x.wasm"))
+        );
+    }
+}

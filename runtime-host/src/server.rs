@@ -1,0 +1,399 @@
+//! The HTTP server (`spin up`-like) and the demo deploy platform.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::host::Host;
+
+/// The routes the component serves (printed on start).
+pub const ROUTES: [&str; 5] = [
+    "/api/apps/{app}",
+    "/hooks/{app}/git",
+    "/hooks/{app}/image/{token}",
+    "/hooks/{app}/api",
+    "/healthz",
+];
+
+/// A bound listener serving a [`Host`]; see [`Host::bind`].
+pub struct Server {
+    host: Host,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Host {
+    /// Bind `addr` (port 0 picks a free port); [`Server::run`] then serves it.
+    pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let addr = listener.local_addr()?;
+        Ok(Server {
+            host: self.clone(),
+            listener,
+            addr,
+        })
+    }
+
+    /// Serve HTTP/1.1 on `addr` until the process ends: each request runs in a fresh
+    /// instance of the component.
+    pub async fn serve(&self, addr: SocketAddr) -> anyhow::Result<()> {
+        self.bind(addr).await?.run().await
+    }
+
+    /// Serve one request and write the access-log line.
+    async fn serve_one(
+        &self,
+        req: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_else(|| "/".to_string());
+        let response = match self.handle(req, Some(peer)).await {
+            Ok((response, guest)) => {
+                // The guest may still be streaming the body: report its failure, if any.
+                tokio::spawn(async move {
+                    match guest.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX),
+                        Err(e) => {
+                            eprintln!("{}error: guest task: {e}", crate::host::ACCESS_LOG_PREFIX)
+                        }
+                    }
+                });
+                response
+            }
+            Err(e) => {
+                eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX);
+                text_response(500, "internal server error\n")
+            }
+        };
+        self.access_log(access_line(
+            method.as_str(),
+            &path,
+            response.status().as_u16(),
+            start.elapsed(),
+        ));
+        response
+    }
+}
+
+impl Server {
+    /// The bound address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Accept connections until the process ends (or the task is aborted).
+    pub async fn run(self) -> anyhow::Result<()> {
+        loop {
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    eprintln!("{}accept failed: {e}", crate::host::ACCESS_LOG_PREFIX);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let host = self.host.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let host = host.clone();
+                    async move { Ok::<_, Infallible>(host.serve_one(req, peer).await) }
+                });
+                // Errors here are the client going away mid-request: nothing to do.
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    /// Run [`run`](Self::run) on a new task.
+    pub fn spawn(self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        tokio::spawn(self.run())
+    }
+}
+
+fn text_response(status: u16, text: &'static str) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// One access-log line: `METHOD PATH STATUS DURATION`, with the path redacted by
+/// [`redact_path`]. Headers and bodies are never logged.
+pub fn access_line(method: &str, path_and_query: &str, status: u16, elapsed: Duration) -> String {
+    format!(
+        "{method} {} {status} {:.1}ms",
+        redact_path(path_and_query),
+        elapsed.as_secs_f64() * 1000.0
+    )
+}
+
+/// The path as the access log shows it: image-hook tokens replaced by `***` (everything
+/// after `/hooks/{app}/image/`), and a query string, which could hold a secret, shown
+/// as `?***`.
+///
+/// ```
+/// use autodeploy_host::redact_path;
+/// assert_eq!(redact_path("/hooks/shop/image/s3cret"), "/hooks/shop/image/***");
+/// assert_eq!(redact_path("/hooks/shop/git"), "/hooks/shop/git");
+/// assert_eq!(redact_path("/api/apps?token=x"), "/api/apps?***");
+/// ```
+pub fn redact_path(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    let named: Vec<(usize, &str)> = segments
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    let is = |seg: &str, want: &str| percent_decode(seg).eq_ignore_ascii_case(want);
+    let mut out = match named.as_slice() {
+        [(_, hooks), _, (image_at, image), rest @ ..]
+            if is(hooks, "hooks") && is(image, "image") && !rest.is_empty() =>
+        {
+            format!("{}/***", segments[..=*image_at].join("/"))
+        }
+        _ => path.to_string(),
+    };
+    if query.is_some_and(|q| !q.is_empty()) {
+        out.push_str("?***");
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// Demo platform
+
+/// A stub deploy platform for local walk-throughs (`--demo-platform`): answers every
+/// request `202 {"accepted":true}` and prints each call to stdout (method, path, headers
+/// with `authorization` shown as `Bearer ***`, and the body with any JSON `secret_key`
+/// value shown as `***`).
+pub struct DemoPlatform {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl DemoPlatform {
+    /// Bind `addr` (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (demo platform): {e}"))?;
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, addr })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until the process ends.
+    pub async fn run(self) -> anyhow::Result<()> {
+        loop {
+            let (stream, _) = match self.listener.accept().await {
+                Ok(conn) => conn,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            tokio::spawn(async move {
+                let service = service_fn(|req: hyper::Request<Incoming>| async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|c| c.to_bytes())
+                        .unwrap_or_default();
+                    println!("{}", describe_call(&parts, &body));
+                    let mut response = hyper::Response::new(Full::new(Bytes::from_static(
+                        br#"{"accepted":true}"#,
+                    )));
+                    *response.status_mut() = hyper::StatusCode::ACCEPTED;
+                    response.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/json"),
+                    );
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+}
+
+/// The text the demo platform prints for one call.
+pub fn describe_call(parts: &http::request::Parts, body: &[u8]) -> String {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    let mut out = format!("[platform] {} {path}\n", parts.method);
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let shown = if *name == http::header::AUTHORIZATION {
+            if value.len() >= 7 && value[..7].eq_ignore_ascii_case("bearer ") {
+                "Bearer ***".to_string()
+            } else {
+                "***".to_string()
+            }
+        } else {
+            value.into_owned()
+        };
+        out.push_str(&format!("[platform]   {name}: {shown}\n"));
+    }
+    let body = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut json) => {
+            redact_secret_keys(&mut json);
+            json.to_string()
+        }
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    out.push_str(&format!("[platform]   body: {body}\n"));
+    out.push_str("[platform] -> 202 {\"accepted\":true}");
+    out
+}
+
+fn redact_secret_keys(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if k == "secret_key" && v.is_string() {
+                    *v = serde_json::Value::String("***".to_string());
+                } else {
+                    redact_secret_keys(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secret_keys),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tokens_are_redacted() {
+        assert_eq!(
+            redact_path("/hooks/shop/image/abcDEF123"),
+            "/hooks/shop/image/***"
+        );
+        assert_eq!(
+            redact_path("/hooks/shop/image/abc/extra"),
+            "/hooks/shop/image/***"
+        );
+        assert_eq!(
+            redact_path("/hooks/shop/image/tok?x=1"),
+            "/hooks/shop/image/***?***"
+        );
+        assert_eq!(
+            redact_path("//hooks//shop/image/tok"),
+            "//hooks//shop/image/***"
+        );
+        assert_eq!(
+            redact_path("/hooks/shop/%69mage/tok"),
+            "/hooks/shop/%69mage/***"
+        );
+        assert_eq!(
+            redact_path("/HOOKS/shop/Image/tok"),
+            "/HOOKS/shop/Image/***"
+        );
+        // Nothing to hide.
+        assert_eq!(redact_path("/hooks/shop/image"), "/hooks/shop/image");
+        assert_eq!(redact_path("/hooks/shop/image/"), "/hooks/shop/image/");
+        assert_eq!(redact_path("/hooks/shop/git"), "/hooks/shop/git");
+        assert_eq!(redact_path("/hooks/shop/api"), "/hooks/shop/api");
+        assert_eq!(redact_path("/api/apps/image"), "/api/apps/image");
+        assert_eq!(redact_path("/api/apps/shop"), "/api/apps/shop");
+        assert_eq!(redact_path("/healthz"), "/healthz");
+        assert_eq!(redact_path("/"), "/");
+        assert_eq!(redact_path("/healthz?"), "/healthz");
+    }
+
+    #[test]
+    fn access_lines_show_method_path_status_duration() {
+        let line = access_line(
+            "POST",
+            "/hooks/shop/image/s3cr3t-token",
+            202,
+            Duration::from_micros(3250),
+        );
+        assert_eq!(line, "POST /hooks/shop/image/*** 202 3.2ms");
+        assert!(!line.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn demo_platform_hides_credentials() {
+        let (parts, ()) = http::Request::builder()
+            .method("POST")
+            .uri("/console/custom/deploy/svc1")
+            .header("authorization", "Bearer platform-secret")
+            .header("idempotency-key", "d1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let text = describe_call(&parts, br#"{"secret_key":"rb-secret","app":"shop"}"#);
+        assert!(text.contains("[platform] POST /console/custom/deploy/svc1"));
+        assert!(text.contains("authorization: Bearer ***"));
+        assert!(text.contains("idempotency-key: d1"));
+        assert!(text.contains(r#""secret_key":"***""#));
+        assert!(!text.contains("platform-secret"));
+        assert!(!text.contains("rb-secret"));
+    }
+}
