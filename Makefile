@@ -1,0 +1,39 @@
+# autodeploy: `make run` serves the component locally, `make test` runs every test.
+COMPONENT := target/wasm32-wasip2/release/autodeploy.wasm
+HOST      := target/debug/autodeploy-host
+LISTEN    ?= 127.0.0.1:3000
+PLATFORM  ?= 127.0.0.1:3001
+# Set PUBLIC_URL to the address providers reach you at (e.g. a tunnel) for webhook URLs.
+PUBLIC_URL ?=
+
+.PHONY: component host build run test lint clean
+
+## The WebAssembly component (see scripts/build-component.sh for the two build paths).
+component:
+	scripts/build-component.sh
+
+host:
+	cargo build -p autodeploy-host
+
+build: component host
+
+## Serve on $(LISTEN) with an in-memory store, demo variables and a demo deploy platform
+## on $(PLATFORM) that prints every deploy call it receives.
+run: build
+	$(HOST) serve --listen $(LISTEN) \
+	  --var admin_token=demo-admin-token \
+	  --var platform_url=http://$(PLATFORM) \
+	  --var platform_token=demo-platform-token \
+	  $(if $(PUBLIC_URL),--var public_url=$(PUBLIC_URL)) \
+	  --demo-platform $(PLATFORM) $(COMPONENT)
+
+## Build the component, then run every test (core units, host units, end to end).
+test: component
+	cargo test --workspace
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean:
+	cargo clean
