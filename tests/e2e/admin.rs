@@ -1,0 +1,307 @@
+//! The admin API through the real component.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_admin_route_needs_the_admin_token() {
+    let gw = Gateway::new();
+    gw.shop().await;
+    let routes = [
+        ("GET", "/api/apps"),
+        ("GET", "/api/apps/shop"),
+        ("PUT", "/api/apps/shop"),
+        ("DELETE", "/api/apps/shop"),
+        ("POST", "/api/apps/shop/triggers/git/rotate"),
+        ("PUT", "/api/apps/shop/status"),
+        ("GET", "/api/apps/shop/deliveries"),
+    ];
+    for (method, path) in routes {
+        for auth in [None, Some("Bearer wrong-token"), Some(ADMIN_TOKEN)] {
+            let headers: Vec<(&str, &str)> =
+                auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
+            let (status, answer) = gw.call(method, path, &headers, b"{}").await;
+            assert_eq!(status, 401, "{method} {path} with {auth:?}: {answer}");
+            assert!(answer["error"].is_string());
+        }
+    }
+    let (status, _) = gw.call("GET", "/healthz", &[], b"").await;
+    assert_eq!(status, 200, "healthz needs no token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_read_replace_list_delete() {
+    let gw = Gateway::new();
+    let app = gw.shop().await;
+    for secret in [
+        &app["git"]["secret"],
+        &app["image"]["token"],
+        &app["api"]["secret_key"],
+    ] {
+        let s = secret.as_str().unwrap();
+        assert!(s.len() >= 32, "generated secrets are long: {s}");
+    }
+    assert_ne!(app["git"]["secret"], app["api"]["secret_key"]);
+    assert_eq!(
+        app["hooks"]["git"],
+        "http://hooks.example.com/hooks/shop/git"
+    );
+    assert_eq!(
+        app["hooks"]["image"],
+        format!(
+            "http://hooks.example.com/hooks/shop/image/{}",
+            app["image"]["token"].as_str().unwrap()
+        )
+    );
+    assert_eq!(app["git"]["keyword"], "deploy");
+    assert_eq!(app["image"]["tag"], "latest");
+    assert_eq!(
+        app["deploy"]["allowed_statuses"],
+        json!(["running", "abnormal"])
+    );
+    assert_eq!(app["status"], "running");
+
+    let (status, read) = gw.admin("GET", "/api/apps/shop", None).await;
+    assert_eq!((status, &read), (200, &app));
+
+    // replace: secrets kept when omitted; an omitted section is a disabled trigger
+    let (status, replaced) = gw
+        .admin(
+            "PUT",
+            "/api/apps/shop",
+            Some(json!({"git": {"enabled": true, "branch": "release/2.x"},
+                                                    "deploy": {"path": "/v2/deploy"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["git"]["secret"], app["git"]["secret"]);
+    assert_eq!(replaced["git"]["branch"], "release/2.x");
+    assert_eq!(replaced["api"]["enabled"], false);
+    assert_eq!(replaced["api"]["secret_key"], app["api"]["secret_key"]);
+
+    gw.create_app("blog", json!({"deploy": {"path": "/v1/apps/blog/deploy"}}))
+        .await;
+    let (status, list) = gw.admin("GET", "/api/apps", None).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["blog", "shop"]);
+
+    let (status, body) = gw.admin("DELETE", "/api/apps/shop", None).await;
+    assert_eq!((status, body), (204, Value::Null));
+    let (status, _) = gw.admin("GET", "/api/apps/shop", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = gw.admin("DELETE", "/api/apps/shop", None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_url_builds_the_webhook_urls() {
+    let gw = Gateway::with_vars(&[("public_url", "https://hooks.acme.example/")]);
+    let app = gw.shop().await;
+    assert_eq!(
+        app["hooks"]["git"],
+        "https://hooks.acme.example/hooks/shop/git"
+    );
+    assert_eq!(
+        app["hooks"]["api"],
+        "https://hooks.acme.example/hooks/shop/api"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_bodies_are_400_naming_the_field() {
+    let gw = Gateway::new();
+    let cases = [
+        (json!({"deploy": {"path": "/x"}, "colour": "red"}), "colour"),
+        (
+            json!({"deploy": {"path": "/x"}, "git": {"brnch": "main"}}),
+            "git.brnch",
+        ),
+        (json!({"git": {"enabled": true}}), "deploy"),
+        (json!({"deploy": {"path": "relative"}}), "deploy.path"),
+        (
+            json!({"deploy": {"path": "//evil.example/x"}}),
+            "deploy.path",
+        ),
+        (
+            json!({"deploy": {"path": "/x"}, "git": {"branch": "a..b"}}),
+            "git.branch",
+        ),
+        (
+            json!({"deploy": {"path": "/x"}, "git": {"enabled": "yes"}}),
+            "git.enabled",
+        ),
+        (
+            json!({"deploy": {"path": "/x"}, "image": {"tag_pattern": "v(\\d+"}}),
+            "image.tag_pattern",
+        ),
+        (
+            json!({"deploy": {"path": "/x"}, "image": {"enabled": true}}),
+            "image.repository",
+        ),
+        (
+            json!({"deploy": {"target": "rainbond", "service_id": "abc"}}),
+            "deploy.secret_key",
+        ),
+        (json!({"deploy": {"target": "k8s"}}), "deploy.target"),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = gw.admin("PUT", "/api/apps/shop", Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["field"], field, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    let (status, answer) = gw
+        .call(
+            "PUT",
+            "/api/apps/shop",
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            b"{not json",
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = gw
+        .admin(
+            "PUT",
+            "/api/apps/Bad_Name",
+            Some(json!({"deploy": {"path": "/x"}})),
+        )
+        .await;
+    assert_eq!((status, answer["field"].as_str()), (400, Some("name")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_the_git_secret_retires_the_old_one_at_once() {
+    let gw = Gateway::new();
+    let old = git_secret(&gw.shop().await);
+    let (status, rotated) = gw
+        .admin("POST", "/api/apps/shop/triggers/git/rotate", None)
+        .await;
+    assert_eq!(status, 200);
+    let new = git_secret(&rotated);
+    assert_ne!(old, new);
+    let body = fixture("github/push.json");
+    let (status, _) = gw.github("shop", &old, "push", "rot-1", &body).await;
+    assert_eq!(status, 401);
+    let (status, _) = gw.github("shop", &new, "push", "rot-1", &body).await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_delivery_log_records_every_delivery_without_secrets() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture("github/push.json");
+    gw.github("shop", "wrong", "push", "log-1", &body).await;
+    gw.github("shop", &secret, "push", "log-2", &body).await;
+    gw.github("shop", &secret, "push", "log-2", &body).await;
+    let (status, log) = gw.admin("GET", "/api/apps/shop/deliveries", None).await;
+    assert_eq!(status, 200);
+    let entries = log["deliveries"].as_array().unwrap();
+    let summary: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("log-2", "duplicate"),
+            ("log-2", "deployed"),
+            ("log-1", "rejected")
+        ]
+    );
+    assert_eq!(entries[1]["platform_status"], 202);
+    assert_eq!(entries[1]["provider"], "github");
+    assert_eq!(entries[1]["trigger"], "git");
+    assert!(entries[1]["at"].as_str().unwrap().ends_with('Z'));
+    let text = log.to_string();
+    assert!(!text.contains(&secret) && !text.contains(PLATFORM_TOKEN));
+    assert!(!text.contains("Round totals"), "no payload in the log");
+
+    for n in 0..60 {
+        gw.github("shop", &secret, "ping", &format!("many-{n}"), b"{}")
+            .await;
+    }
+    let (_, log) = gw.admin("GET", "/api/apps/shop/deliveries", None).await;
+    let entries = log["deliveries"].as_array().unwrap();
+    assert_eq!(entries.len(), 50, "bounded to the last 50");
+    assert_eq!(entries[0]["id"], "many-59");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_a_hook_answer_or_the_log() {
+    let gw = Gateway::new();
+    let app = gw.shop().await;
+    let secrets = [
+        git_secret(&app),
+        app["api"]["secret_key"].as_str().unwrap().to_string(),
+        app["image"]["token"].as_str().unwrap().to_string(),
+        PLATFORM_TOKEN.to_string(),
+        ADMIN_TOKEN.to_string(),
+    ];
+    let body = fixture("github/push.json");
+    let mut answers = Vec::new();
+    answers.push(gw.github("shop", &secrets[0], "push", "x-1", &body).await.1);
+    answers.push(gw.github("shop", "nope", "push", "x-2", &body).await.1);
+    gw.platform.set_status(500);
+    answers.push(gw.github("shop", &secrets[0], "push", "x-3", &body).await.1);
+    let api_auth = format!("Bearer {}", secrets[1]);
+    answers.push(
+        gw.call(
+            "POST",
+            "/hooks/shop/api",
+            &[("authorization", &api_auth)],
+            b"",
+        )
+        .await
+        .1,
+    );
+    answers.push(
+        gw.call(
+            "POST",
+            "/hooks/shop/api",
+            &[("content-type", "application/json")],
+            br#"{"secret_key": 12}"#,
+        )
+        .await
+        .1,
+    );
+    let image = format!("/hooks/shop/image/{}", secrets[2]);
+    answers.push(
+        gw.call(
+            "POST",
+            &image,
+            &[("content-type", "application/json")],
+            b"{}",
+        )
+        .await
+        .1,
+    );
+    let everything = format!(
+        "{answers:?}\n{}\n{}",
+        gw.host.logs().join("\n"),
+        gw.host.access_logs().join("\n")
+    );
+    for secret in &secrets {
+        assert!(
+            !everything.contains(secret.as_str()),
+            "a secret leaked:\n{everything}"
+        );
+    }
+    assert!(
+        gw.host
+            .logs()
+            .iter()
+            .any(|l| l.contains("delivery app=shop")),
+        "one log line per delivery"
+    );
+}

@@ -1,0 +1,471 @@
+//! GitHub end to end: signed pushes through the real component.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_push_deploys_with_exactly_the_expected_call() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture("github/push.json");
+    let (status, answer) = gw
+        .github(
+            "shop",
+            &secret,
+            "push",
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+            &body,
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"result": "deployed", "reason": answer["reason"], "app": "shop",
+               "delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"})
+    );
+
+    let calls = gw.platform.requests();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.method, "POST");
+    assert_eq!(call.uri, "https://console.example.com/v1/apps/shop/deploy");
+    assert_eq!(
+        call.header("authorization"),
+        Some(format!("Bearer {PLATFORM_TOKEN}").as_str())
+    );
+    assert_eq!(
+        call.header("idempotency-key"),
+        Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    );
+    assert_eq!(call.header("content-type"), Some("application/json"));
+    let sent = call.json();
+    let received_at = sent["received_at"]
+        .as_str()
+        .expect("received_at")
+        .to_string();
+    assert!(
+        received_at.len() == 24 && received_at.ends_with('Z') && received_at.as_bytes()[10] == b'T',
+        "RFC 3339 UTC: {received_at}"
+    );
+    assert_eq!(
+        sent,
+        json!({
+            "app": "shop",
+            "trigger": "git",
+            "provider": "github",
+            "delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+            "repository": "https://github.com/acme/shop",
+            "branch": "main",
+            "commit": {
+                "id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+                "message": "Fix checkout rounding\n\nRound totals half-even. @deploy",
+                "author": "Ann Developer"
+            },
+            "image": null,
+            "received_at": received_at,
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redelivery_is_a_duplicate_without_a_second_call() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture("github/push.json");
+    let (status, _) = gw.github("shop", &secret, "push", "d-1", &body).await;
+    assert_eq!(status, 202);
+    let (status, answer) = gw.github("shop", &secret, "push", "d-1", &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("duplicate")),
+        "{answer}"
+    );
+    assert_eq!(gw.calls(), 1);
+    // a new delivery of the same push is a new deploy
+    let (status, _) = gw.github("shop", &secret, "push", "d-2", &body).await;
+    assert_eq!(status, 202);
+    assert_eq!(gw.calls(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn form_encoded_push_deploys() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let json = fixture("github/push.json");
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", std::str::from_utf8(&json).unwrap())
+        .finish();
+    let signature = sign(&secret, body.as_bytes());
+    let (status, answer) = gw
+        .call(
+            "POST",
+            "/hooks/shop/git",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("x-github-event", "push"),
+                ("x-github-delivery", "form-1"),
+                ("x-hub-signature-256", &signature),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        gw.platform.requests()[0].json()["commit"]["author"],
+        "Ann Developer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_the_rules_filter_out_are_ignored_without_a_call() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let no_keyword = fixture_with("github/push.json", |v| {
+        v["head_commit"]["message"] = json!("Fix checkout rounding, ping ops@deploy.io");
+    });
+    let other_branch = fixture_with("github/push.json", |v| {
+        v["ref"] = json!("refs/heads/develop")
+    });
+    let other_repo = fixture_with("github/push.json", |v| {
+        v["repository"]["html_url"] = json!("https://github.com/acme/blog");
+        v["repository"]["clone_url"] = json!("https://github.com/acme/blog.git");
+        v["repository"]["ssh_url"] = json!("git@github.com:acme/blog.git");
+        v["repository"]["git_url"] = json!("git://github.com/acme/blog.git");
+    });
+    let cases: [(&str, &str, Vec<u8>, &str); 5] = [
+        ("no keyword", "push", no_keyword, "no @deploy"),
+        ("other branch", "push", other_branch, "develop"),
+        ("tag", "push", fixture("github/push-tag.json"), "tag"),
+        (
+            "deletion",
+            "push",
+            fixture("github/push-delete.json"),
+            "deleted",
+        ),
+        ("other repository", "push", other_repo, "acme/blog"),
+    ];
+    for (i, (what, event, body, why)) in cases.iter().enumerate() {
+        let (status, answer) = gw
+            .github("shop", &secret, event, &format!("ign-{i}"), body)
+            .await;
+        assert_eq!(status, 200, "{what}: {answer}");
+        assert_eq!(answer["result"], "ignored", "{what}: {answer}");
+        assert!(
+            answer["reason"].as_str().unwrap().contains(why),
+            "{what}: {answer}"
+        );
+    }
+    let (status, answer) = gw
+        .github(
+            "shop",
+            &secret,
+            "issues",
+            "ign-x",
+            b"{\"action\":\"opened\"}",
+        )
+        .await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("ignored")));
+    assert_eq!(gw.calls(), 0, "ignored deliveries make no call");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_missing_or_foreign_signatures_are_401() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture("github/push.json");
+
+    let (status, answer) = gw
+        .github("shop", "not-the-secret", "push", "s-1", &body)
+        .await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (401, Some("rejected")),
+        "{answer}"
+    );
+    assert!(!answer.to_string().contains(&secret));
+
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let signature = sign(&secret, &body);
+    let (status, _) = gw
+        .call(
+            "POST",
+            "/hooks/shop/git",
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", &signature),
+            ],
+            &tampered,
+        )
+        .await;
+    assert_eq!(status, 401, "a body that is not the signed one");
+
+    let (status, answer) = gw
+        .call(
+            "POST",
+            "/hooks/shop/git",
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "push"),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["reason"], "missing signature");
+    assert_eq!(gw.calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_is_pong() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let (status, answer) = gw
+        .github("shop", &secret, "ping", "p-1", &fixture("github/ping.json"))
+        .await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("pong")),
+        "{answer}"
+    );
+    assert_eq!(gw.calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_app_and_bad_routes_are_404() {
+    let gw = Gateway::new();
+    let body = fixture("github/push.json");
+    for path in [
+        "/hooks/nope/git",
+        "/hooks/Shop/git",
+        "/hooks/shop/svn",
+        "/hooks/-x/git",
+        "/elsewhere",
+    ] {
+        let (status, answer) = gw
+            .call(
+                "POST",
+                path,
+                &[
+                    ("content-type", "application/json"),
+                    ("x-github-event", "push"),
+                ],
+                &body,
+            )
+            .await;
+        assert_eq!(status, 404, "{path}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn platform_failure_is_502_and_the_retry_deploys_once() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture("github/push.json");
+    gw.platform.set_status(500);
+    let (status, answer) = gw.github("shop", &secret, "push", "retry-1", &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (502, Some("failed")),
+        "{answer}"
+    );
+    gw.platform.set_status(200);
+    let (status, answer) = gw.github("shop", &secret, "push", "retry-1", &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (202, Some("deployed")),
+        "{answer}"
+    );
+    let (status, answer) = gw.github("shop", &secret, "push", "retry-1", &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("duplicate")),
+        "{answer}"
+    );
+    let calls = gw.platform.requests();
+    assert_eq!(calls.len(), 2, "one failed attempt and one deploy");
+    assert!(calls
+        .iter()
+        .all(|c| c.header("idempotency-key") == Some("retry-1")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_platform_that_does_not_answer_in_8_seconds_is_502() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    gw.platform
+        .set_delay(Some(std::time::Duration::from_secs(30)));
+    let started = std::time::Instant::now();
+    let (status, answer) = gw
+        .github(
+            "shop",
+            &secret,
+            "push",
+            "slow-1",
+            &fixture("github/push.json"),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (502, Some("failed")),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "gave up at the bound, not the platform's pace"
+    );
+    gw.platform.set_delay(None);
+    let (status, _) = gw
+        .github(
+            "shop",
+            &secret,
+            "push",
+            "slow-1",
+            &fixture("github/push.json"),
+        )
+        .await;
+    assert_eq!(status, 202, "the provider's retry deploys");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disabled_trigger_is_403_and_not_deployable_status_is_409() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture("github/push.json");
+
+    gw.admin("POST", "/api/apps/shop/triggers/git/disable", None)
+        .await;
+    let (status, answer) = gw.github("shop", &secret, "push", "g-1", &body).await;
+    assert_eq!(status, 403, "{answer}");
+    gw.admin("POST", "/api/apps/shop/triggers/git/enable", None)
+        .await;
+
+    let (status, _) = gw
+        .admin(
+            "PUT",
+            "/api/apps/shop/status",
+            Some(json!({"status": "closed"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, answer) = gw.github("shop", &secret, "push", "g-1", &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (409, Some("rejected")),
+        "{answer}"
+    );
+    assert!(answer["reason"].as_str().unwrap().contains("closed"));
+    assert_eq!(gw.calls(), 0);
+
+    gw.admin(
+        "PUT",
+        "/api/apps/shop/status",
+        Some(json!({"status": "abnormal"})),
+    )
+    .await;
+    let (status, _) = gw.github("shop", &secret, "push", "g-1", &body).await;
+    assert_eq!(
+        status, 202,
+        "the refused delivery was not recorded, so it deploys now"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn method_size_and_content_type_are_checked_first() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let (status, answer) = gw.call("GET", "/hooks/shop/git", &[], b"").await;
+    assert_eq!(status, 405, "{answer}");
+
+    let big = vec![b' '; 5 * 1024 * 1024 + 1];
+    let (status, answer) = gw
+        .call(
+            "POST",
+            "/hooks/shop/git",
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "push"),
+            ],
+            &big,
+        )
+        .await;
+    assert_eq!(status, 413, "{answer}");
+
+    let body = fixture("github/push.json");
+    let signature = sign(&secret, &body);
+    let (status, answer) = gw
+        .call(
+            "POST",
+            "/hooks/shop/git",
+            &[
+                ("content-type", "text/plain"),
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", &signature),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 415, "{answer}");
+    assert_eq!(gw.calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_sends_of_one_delivery_deploy_once() {
+    let gw = std::sync::Arc::new(Gateway::new());
+    let secret = git_secret(&gw.shop().await);
+    gw.platform
+        .set_delay(Some(std::time::Duration::from_millis(300)));
+    let body = std::sync::Arc::new(fixture("github/push.json"));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (gw, body, secret) = (gw.clone(), body.clone(), secret.clone());
+        tasks.push(tokio::spawn(async move {
+            gw.github("shop", &secret, "push", "same-1", &body).await
+        }));
+    }
+    let mut results: Vec<(u16, Value)> = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(gw.calls(), 1, "exactly one deploy call");
+    let deployed = results.iter().filter(|(s, _)| *s == 202).count();
+    assert_eq!(deployed, 1);
+    for (status, answer) in &results {
+        assert!(
+            matches!(
+                (*status, answer["result"].as_str().unwrap()),
+                (202, "deployed") | (409, "in_progress") | (200, "duplicate")
+            ),
+            "{status} {answer}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_delivery_id_the_body_hash_deduplicates() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture("github/push.json");
+    let signature = sign(&secret, &body);
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-github-event", "push"),
+        ("x-hub-signature-256", signature.as_str()),
+    ];
+    let (status, first) = gw.call("POST", "/hooks/shop/git", &headers, &body).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, second) = gw.call("POST", "/hooks/shop/git", &headers, &body).await;
+    assert_eq!(
+        (status, second["result"].as_str()),
+        (200, Some("duplicate"))
+    );
+    assert_eq!(first["delivery"], second["delivery"]);
+    assert_eq!(
+        first["delivery"].as_str().unwrap().len(),
+        64,
+        "hex SHA-256 of the body"
+    );
+    assert_eq!(gw.calls(), 1);
+}

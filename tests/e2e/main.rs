@@ -1,0 +1,8 @@
+//! End-to-end tests: the real release component (`make component`) in runtime-host, with
+//! a fake deploy platform. One binary, so wasmtime compiles the component once.
+
+mod admin;
+mod api;
+mod github;
+mod support;
+mod world;

@@ -1,0 +1,199 @@
+//! The harness: one compiled component per process, a fresh host and store per test.
+
+use std::sync::OnceLock;
+
+use autodeploy_host::{FakePlatform, Host, Runtime};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-3f9a";
+pub const PLATFORM_URL: &str = "https://console.example.com";
+pub const PLATFORM_TOKEN: &str = "e2e-platform-token-77c1";
+pub const HOST_HEADER: &str = "hooks.example.com";
+
+pub fn runtime() -> Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let path = Runtime::default_component_path();
+        assert!(
+            path.exists(),
+            "{} is missing: run `make component` (make test does)",
+            path.display()
+        );
+        Runtime::load(&path).expect("the component compiles and links")
+    })
+    .clone()
+}
+
+/// A gateway with its own in-memory store and fake platform.
+pub struct Gateway {
+    pub host: Host,
+    pub platform: FakePlatform,
+}
+
+impl Gateway {
+    pub fn new() -> Gateway {
+        Gateway::with_vars(&[])
+    }
+
+    pub fn with_vars(extra: &[(&str, &str)]) -> Gateway {
+        let platform = FakePlatform::new();
+        platform.set_status(202);
+        let mut builder = Host::builder(runtime())
+            .var("admin_token", ADMIN_TOKEN)
+            .var("platform_url", PLATFORM_URL)
+            .var("platform_token", PLATFORM_TOKEN)
+            .fake_platform(platform.clone())
+            .echo_logs(false);
+        for (name, value) in extra {
+            builder = builder.var(name, value);
+        }
+        Gateway {
+            host: builder.build().expect("host builds"),
+            platform,
+        }
+    }
+
+    /// Any request; answers (status, headers, body bytes).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, http::HeaderMap, Vec<u8>) {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", HOST_HEADER);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = self
+            .host
+            .send(req.body(body.to_vec()).unwrap())
+            .await
+            .expect("the component answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.into_body())
+    }
+
+    /// A request whose answer is JSON (or empty → null).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Value) {
+        let (status, _, body) = self.request(method, path, headers, body).await;
+        let value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap_or_else(|_| {
+                panic!("answer is not JSON: {}", String::from_utf8_lossy(&body))
+            })
+        };
+        (status, value)
+    }
+
+    /// An admin call with the right token.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.call(
+            method,
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            &body,
+        )
+        .await
+    }
+
+    /// Creates an app (201) and returns it as GET shows it.
+    pub async fn create_app(&self, name: &str, body: Value) -> Value {
+        let (status, app) = self
+            .admin("PUT", &format!("/api/apps/{name}"), Some(body))
+            .await;
+        assert_eq!(status, 201, "create {name}: {app}");
+        app
+    }
+
+    /// The usual app: GitHub push to main with @deploy deploys.
+    pub async fn shop(&self) -> Value {
+        self.create_app(
+            "shop",
+            json!({
+                "git": {"enabled": true, "repo": "https://github.com/acme/shop", "branch": "main"},
+                "api": {"enabled": true},
+                "deploy": {"target": "generic", "path": "/v1/apps/shop/deploy"}
+            }),
+        )
+        .await
+    }
+
+    /// A GitHub delivery signed with `secret`.
+    pub async fn github(
+        &self,
+        app: &str,
+        secret: &str,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let signature = sign(secret, body);
+        self.call(
+            "POST",
+            &format!("/hooks/{app}/git"),
+            &[
+                ("content-type", "application/json"),
+                ("user-agent", "GitHub-Hookshot/a1b2c3d"),
+                ("x-github-event", event),
+                ("x-github-delivery", delivery),
+                ("x-github-hook-id", "520147622"),
+                ("x-hub-signature-256", &signature),
+            ],
+            body,
+        )
+        .await
+    }
+
+    pub fn calls(&self) -> usize {
+        self.platform.requests().len()
+    }
+}
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>`, computed independently of the component.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    format!(
+        "sha256={}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// A fixture with JSON edits applied.
+pub fn fixture_with(path: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&fixture(path)).unwrap();
+    edit(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+pub fn git_secret(app: &Value) -> String {
+    app["git"]["secret"]
+        .as_str()
+        .expect("git.secret")
+        .to_string()
+}
