@@ -202,11 +202,15 @@ fn send(req: &OutboundRequest, timeout: Duration) -> Result<(u16, Vec<u8>), Stri
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let fields: Vec<(String, Vec<u8>)> = req
+    let mut fields: Vec<(String, Vec<u8>)> = req
         .headers
         .iter()
         .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
         .collect();
+    fields.push((
+        "content-length".into(),
+        req.body.len().to_string().into_bytes(),
+    ));
     let headers = http::Fields::from_list(&fields).map_err(|e| format!("headers: {e:?}"))?;
     let outgoing = http::OutgoingRequest::new(headers);
     let method = if req.method == "POST" {

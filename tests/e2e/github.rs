@@ -39,6 +39,10 @@ async fn signed_push_deploys_with_exactly_the_expected_call() {
         Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
     );
     assert_eq!(call.header("content-type"), Some("application/json"));
+    assert_eq!(
+        call.header("content-length"),
+        Some(call.body.len().to_string().as_str())
+    );
     let sent = call.json();
     let received_at = sent["received_at"]
         .as_str()
