@@ -4,5 +4,6 @@
 mod admin;
 mod api;
 mod github;
+mod lifecycle;
 mod support;
 mod world;

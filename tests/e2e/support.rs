@@ -38,6 +38,15 @@ impl Gateway {
     }
 
     pub fn with_vars(extra: &[(&str, &str)]) -> Gateway {
+        Gateway::build(extra, None)
+    }
+
+    /// A gateway whose store is the JSON file at `path` (runtime-host's `--kv-file`).
+    pub fn with_kv_file(path: &std::path::Path) -> Gateway {
+        Gateway::build(&[], Some(path))
+    }
+
+    fn build(extra: &[(&str, &str)], kv_file: Option<&std::path::Path>) -> Gateway {
         let platform = FakePlatform::new();
         platform.set_status(202);
         let mut builder = Host::builder(runtime())
@@ -48,6 +57,9 @@ impl Gateway {
             .echo_logs(false);
         for (name, value) in extra {
             builder = builder.var(name, value);
+        }
+        if let Some(path) = kv_file {
+            builder = builder.kv_file(path);
         }
         Gateway {
             host: builder.build().expect("host builds"),

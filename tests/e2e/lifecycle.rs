@@ -1,0 +1,249 @@
+//! App lifecycle and delivery guarantees: switches, rotation, persistence, load.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_distinct_deliveries_make_two_hundred_calls() {
+    let gw = Arc::new(Gateway::new());
+    let secret = git_secret(&gw.shop().await);
+    let body = Arc::new(fixture("github/push.json"));
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let (gw, body, secret) = (gw.clone(), body.clone(), secret.clone());
+            tokio::spawn(async move {
+                gw.github("shop", &secret, "push", &format!("dist-{n}"), &body)
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (status, answer) = task.await.unwrap();
+        assert_eq!(status, 202, "{answer}");
+    }
+    let calls = gw.platform.requests();
+    assert_eq!(calls.len(), 200);
+    let mut keys: Vec<_> = calls
+        .iter()
+        .map(|c| c.header("idempotency-key").unwrap().to_string())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 200, "one call per delivery");
+    let (_, log) = gw.admin("GET", "/api/apps/shop/deliveries", None).await;
+    assert_eq!(
+        log["deliveries"].as_array().unwrap().len(),
+        50,
+        "the log keeps the last 50 under load"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kv_file_keeps_apps_and_deployed_deliveries_across_a_restart() {
+    let dir = std::env::temp_dir().join(format!("autodeploy-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kv.json");
+    let _ = std::fs::remove_file(&path);
+    let body = fixture("github/push.json");
+
+    let first = Gateway::with_kv_file(&path);
+    let app = first.shop().await;
+    let secret = git_secret(&app);
+    let (status, _) = first
+        .github("shop", &secret, "push", "persist-1", &body)
+        .await;
+    assert_eq!(status, 202);
+    drop(first);
+
+    let second = Gateway::with_kv_file(&path);
+    let (status, read) = second.admin("GET", "/api/apps/shop", None).await;
+    assert_eq!(
+        (status, &read["git"]["secret"]),
+        (200, &app["git"]["secret"])
+    );
+    let (status, answer) = second
+        .github("shop", &secret, "push", "persist-1", &body)
+        .await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("duplicate"))
+    );
+    assert_eq!(second.calls(), 0);
+    let (_, log) = second.admin("GET", "/api/apps/shop/deliveries", None).await;
+    assert_eq!(
+        log["deliveries"][1]["result"], "deployed",
+        "the log persisted too"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn switches_rotation_and_status_for_every_trigger() {
+    let gw = Gateway::new();
+    let app = gw.shop().await;
+
+    let (status, answer) = gw
+        .admin("POST", "/api/apps/shop/triggers/image/enable", None)
+        .await;
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (400, Some("image.repository")),
+        "{answer}"
+    );
+    gw.admin(
+        "PUT",
+        "/api/apps/shop",
+        Some(json!({"git": {"enabled": true}, "api": {"enabled": true},
+                    "image": {"repository": "docker.io/acme/shop"},
+                    "deploy": {"path": "/v1/apps/shop/deploy"}})),
+    )
+    .await;
+    for trigger in ["git", "image", "api"] {
+        for (action, on) in [("disable", false), ("enable", true)] {
+            let (status, answer) = gw
+                .admin(
+                    "POST",
+                    &format!("/api/apps/shop/triggers/{trigger}/{action}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{trigger} {action}: {answer}");
+            assert_eq!(answer[trigger]["enabled"], on);
+        }
+    }
+    let (status, _) = gw
+        .admin("POST", "/api/apps/shop/triggers/svn/enable", None)
+        .await;
+    assert_eq!(status, 400);
+
+    let (_, rotated) = gw
+        .admin("POST", "/api/apps/shop/triggers/image/rotate", None)
+        .await;
+    let (old, new) = (
+        app["image"]["token"].as_str().unwrap(),
+        rotated["image"]["token"].as_str().unwrap(),
+    );
+    assert_ne!(old, new);
+    assert!(rotated["hooks"]["image"].as_str().unwrap().ends_with(new));
+    let (status, _) = gw
+        .call(
+            "POST",
+            &format!("/hooks/shop/image/{old}"),
+            &[("content-type", "application/json")],
+            b"{}",
+        )
+        .await;
+    assert_eq!(status, 404, "the old image URL is dead at once");
+
+    let (_, rotated) = gw
+        .admin("POST", "/api/apps/shop/triggers/api/rotate", None)
+        .await;
+    let old_key = format!("Bearer {}", app["api"]["secret_key"].as_str().unwrap());
+    let (status, _) = gw
+        .call(
+            "POST",
+            "/hooks/shop/api",
+            &[("authorization", &old_key)],
+            b"",
+        )
+        .await;
+    assert_eq!(status, 401);
+    let new_key = format!("Bearer {}", rotated["api"]["secret_key"].as_str().unwrap());
+    let (status, _) = gw
+        .call(
+            "POST",
+            "/hooks/shop/api",
+            &[("authorization", &new_key)],
+            b"",
+        )
+        .await;
+    assert_eq!(status, 202);
+
+    let (status, answer) = gw
+        .admin("PUT", "/api/apps/shop/status", Some(json!({"state": "x"})))
+        .await;
+    assert_eq!((status, answer["field"].as_str()), (400, Some("state")));
+    let (status, answer) = gw
+        .admin("PUT", "/api/apps/shop/status", Some(json!({"status": ""})))
+        .await;
+    assert_eq!((status, answer["field"].as_str()), (400, Some("status")));
+    let (status, answer) = gw
+        .admin(
+            "PUT",
+            "/api/apps/shop/status",
+            Some(json!({"status": "stopped"})),
+        )
+        .await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("stopped")));
+    let (status, answer) = gw
+        .call(
+            "POST",
+            "/hooks/shop/api",
+            &[("authorization", &new_key)],
+            b"",
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["reason"].as_str().unwrap().contains("stopped"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_methods_and_unknown_apps() {
+    let gw = Gateway::new();
+    gw.shop().await;
+    for (method, path) in [
+        ("POST", "/api/apps"),
+        ("POST", "/api/apps/shop"),
+        ("GET", "/api/apps/shop/triggers/git/enable"),
+    ] {
+        let (status, answer) = gw.admin(method, path, None).await;
+        assert_eq!(status, 405, "{method} {path}: {answer}");
+    }
+    for path in ["/api/apps/nope", "/api/apps/nope/deliveries"] {
+        let (status, _) = gw.admin("GET", path, None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let (status, _) = gw
+        .admin("POST", "/api/apps/nope/triggers/git/enable", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// Over real HTTP with a chunked body (no Content-Length), so the limit is enforced while
+/// the component reads the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_body_limit_holds_for_a_chunked_body_over_http() {
+    let gw = Gateway::new();
+    let app = gw.shop().await;
+    let server = gw.host.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = server.local_addr();
+    let serving = server.spawn();
+
+    let auth = format!("Bearer {}", app["api"]["secret_key"].as_str().unwrap());
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /hooks/shop/api HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\n\
+         content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 16 * 1024];
+    for _ in 0..5 {
+        stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        stream.write_all(&chunk).await.unwrap();
+        stream.write_all(b"\r\n").await.unwrap();
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(gw.calls(), 0);
+    serving.abort();
+}
