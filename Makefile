@@ -27,9 +27,11 @@ run: build
 	  $(if $(PUBLIC_URL),--var public_url=$(PUBLIC_URL)) \
 	  --demo-platform $(PLATFORM) $(COMPONENT)
 
-## Build the component, then run every test (core units, host units, end to end).
+## Build the component, then run every test (core units, host units, end to end) with a
+## throwaway Redis for the shared-store tests (installed from Debian packages when missing;
+## stopped afterwards, pass or fail).
 test: component
-	cargo test --workspace
+	scripts/with-redis.sh cargo test --workspace
 
 lint:
 	cargo fmt --all --check

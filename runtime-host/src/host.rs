@@ -31,6 +31,7 @@ use crate::kv::{
     DEFAULT_STORE,
 };
 use crate::logs::{GuestOutput, LogBook, DEFAULT_LOG_CAPACITY};
+use crate::redis::RedisBackend;
 use crate::trigger::{Decision, TriggerRequest};
 use crate::vars::{VarError, Variables};
 
@@ -247,6 +248,7 @@ pub struct HostBuilder {
     runtime: Runtime,
     vars: Variables,
     kv_file: Option<PathBuf>,
+    kv_redis: Option<String>,
     kv_backend: Option<Arc<dyn KvBackend>>,
     fake: Option<FakePlatform>,
     echo_logs: bool,
@@ -273,8 +275,18 @@ impl HostBuilder {
         self
     }
 
-    /// Use this key-value backend (wins over [`kv_file`](Self::kv_file)); share one
-    /// backend between hosts to share their data.
+    /// Keep the key-value store in Redis at `url` (e.g. `redis://127.0.0.1:6379/0`), with
+    /// the keys of store `default` under `default:`: hosts on the same Redis database
+    /// share their data, as instances of one Spin app on many nodes do. Wins over
+    /// [`kv_file`](Self::kv_file). The URL is checked by [`build`](HostBuilder::build);
+    /// the connection is made on first use (see [`RedisBackend`]).
+    pub fn kv_redis(mut self, url: impl Into<String>) -> Self {
+        self.kv_redis = Some(url.into());
+        self
+    }
+
+    /// Use this key-value backend (wins over [`kv_redis`](Self::kv_redis) and
+    /// [`kv_file`](Self::kv_file)); share one backend between hosts to share their data.
     pub fn kv_backend(mut self, backend: Arc<dyn KvBackend>) -> Self {
         self.kv_backend = Some(backend);
         self
@@ -299,12 +311,13 @@ impl HostBuilder {
         self
     }
 
-    /// Build the host (opens the key-value file, if any).
+    /// Build the host (opens the key-value file, or checks the Redis URL, if any).
     pub fn build(self) -> anyhow::Result<Host> {
-        let kv: Arc<dyn KvBackend> = match (self.kv_backend, self.kv_file) {
-            (Some(backend), _) => backend,
-            (None, Some(path)) => Arc::new(FileBackend::open(path)?),
-            (None, None) => Arc::new(MemoryBackend::new()),
+        let kv: Arc<dyn KvBackend> = match (self.kv_backend, self.kv_redis, self.kv_file) {
+            (Some(backend), _, _) => backend,
+            (None, Some(url), _) => Arc::new(RedisBackend::open(&url)?),
+            (None, None, Some(path)) => Arc::new(FileBackend::open(path)?),
+            (None, None, None) => Arc::new(MemoryBackend::new()),
         };
         let echo = |prefix: &str| self.echo_logs.then(|| prefix.to_string());
         Ok(Host {
@@ -346,6 +359,7 @@ impl Host {
             runtime,
             vars: Variables::new(),
             kv_file: None,
+            kv_redis: None,
             kv_backend: None,
             fake: None,
             echo_logs: true,

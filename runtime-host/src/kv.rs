@@ -2,16 +2,18 @@
 //!
 //! Both interfaces reach the same [`KvBackend`], so for the store `default` they see the
 //! same data, as on Spin. A backend is a trait object (`Arc<dyn KvBackend>`): add another
-//! one (Redis, ...) by implementing the trait and passing it to
+//! one by implementing the trait and passing it to
 //! [`HostBuilder::kv_backend`](crate::HostBuilder::kv_backend).
 //!
-//! Two backends ship here:
+//! Three backends ship:
 //!
 //! - [`MemoryBackend`]: a map in memory, shared by every instance of one host.
 //! - [`FileBackend`]: the same map, persisted to one JSON file. Every write is durable
 //!   before the call returns: the whole map is written to a temporary file in the same
 //!   directory, fsynced, renamed over the data file, and the directory is fsynced. A
 //!   crash at any point leaves either the old or the new file, never a torn one.
+//! - [`RedisBackend`](crate::RedisBackend) (in its own module): one Redis database shared
+//!   by any number of hosts, as Spin shares a `redis` store between nodes.
 //!
 //! Counters written by `increment` are stored as the decimal ASCII of the `i64`, so they
 //! read back as text through `get`.
@@ -282,7 +284,7 @@ impl KvBackend for MemoryBackend {
 /// change is not applied and the guest gets an error.
 ///
 /// One process should own a file: two hosts writing the same file would overwrite each
-/// other's changes.
+/// other's changes. Hosts that share a store share a [`RedisBackend`](crate::RedisBackend).
 #[derive(Clone)]
 pub struct FileBackend {
     inner: Arc<FileInner>,
@@ -540,7 +542,7 @@ pub struct Cas {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
@@ -555,7 +557,8 @@ mod tests {
         dir
     }
 
-    async fn exercise_semantics(kv: &dyn KvBackend) {
+    /// The behaviour every backend shares (the Redis backend's tests run it too).
+    pub(crate) async fn exercise_semantics(kv: &dyn KvBackend) {
         let s = DEFAULT_STORE;
         assert_eq!(kv.get(s, "a").await.unwrap(), None);
         assert!(!kv.exists(s, "a").await.unwrap());

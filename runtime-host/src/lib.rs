@@ -9,7 +9,8 @@
 //! - [`Runtime`]: engine + compiled component + pre-instantiation, built once per
 //!   process (compiling takes a while: keep it in a `OnceLock`).
 //! - [`Host`]: variables, key-value backend ([`MemoryBackend`] by default,
-//!   [`FileBackend`] with [`HostBuilder::kv_file`]), outbound HTTP (real, or a
+//!   [`FileBackend`] with [`HostBuilder::kv_file`], [`RedisBackend`] shared by several
+//!   hosts with [`HostBuilder::kv_redis`]), outbound HTTP (real, or a
 //!   [`FakePlatform`]) and the guest's log lines. Every request runs in a fresh
 //!   instance, as on Spin; concurrent requests run concurrently.
 //!
@@ -52,10 +53,12 @@ mod fake;
 mod host;
 pub mod kv;
 mod logs;
+mod redis;
 mod server;
 mod trigger;
 pub mod vars;
 
+pub use crate::redis::{RedisBackend, DEFAULT_TIMEOUT as REDIS_TIMEOUT};
 pub use fake::{FakePlatform, RecordedRequest};
 pub use host::{
     Host, HostBuilder, Runtime, ACCESS_LOG_PREFIX, COMPONENT_RELATIVE_PATH, GUEST_LOG_PREFIX,

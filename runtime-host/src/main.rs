@@ -3,8 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use autodeploy_host::{vars, DemoPlatform, Host, Runtime, COMPONENT_RELATIVE_PATH, ROUTES};
+use autodeploy_host::{
+    vars, DemoPlatform, Host, RedisBackend, Runtime, COMPONENT_RELATIVE_PATH, ROUTES,
+};
 
 const USAGE: &str = "\
 autodeploy-host — serve the autodeploy WebAssembly component like `spin up`
@@ -21,6 +24,10 @@ OPTIONS:
     --var NAME=VALUE        set a Spin variable (repeatable); wins over the environment
     --kv-file PATH          keep the key-value store in this JSON file (every write is
                             durable before the response); default: in memory
+    --kv-redis URL          keep the key-value store in Redis, e.g.
+                            redis://127.0.0.1:6379/0 (redis://:PASSWORD@HOST:PORT/DB):
+                            hosts on the same database share apps and deliveries, so
+                            several can serve behind one load balancer
     --demo-platform ADDR    also start a stub deploy platform on ADDR that answers every
                             call 202 {\"accepted\":true} and prints it to stdout
     -h, --help              print this help
@@ -37,6 +44,7 @@ struct Options {
     listen: Option<SocketAddr>,
     vars: Vec<(String, String)>,
     kv_file: Option<PathBuf>,
+    kv_redis: Option<String>,
     demo_platform: Option<SocketAddr>,
     component: Option<PathBuf>,
 }
@@ -97,6 +105,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                     .push(vars::parse_assignment(&v).map_err(|e| format!("--var: {e}"))?);
             }
             "--kv-file" => opts.kv_file = Some(PathBuf::from(value()?)),
+            "--kv-redis" => opts.kv_redis = Some(value()?),
             "--demo-platform" => {
                 let v = value()?;
                 opts.demo_platform = Some(v.parse().map_err(|_| {
@@ -105,6 +114,9 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             }
             _ => return Err(format!("unknown option {flag:?}")),
         }
+    }
+    if opts.kv_file.is_some() && opts.kv_redis.is_some() {
+        return Err("--kv-file and --kv-redis are exclusive: choose one store".to_string());
     }
     Ok(Command::Serve(opts))
 }
@@ -184,6 +196,14 @@ async fn serve(opts: Options, component: PathBuf) -> anyhow::Result<()> {
     if let Some(path) = &opts.kv_file {
         builder = builder.kv_file(path);
     }
+    let redis = match &opts.kv_redis {
+        Some(url) => {
+            let redis = Arc::new(RedisBackend::open(url)?);
+            builder = builder.kv_backend(redis.clone());
+            Some(redis)
+        }
+        None => None,
+    };
     let host = builder.build()?;
 
     let server = host.bind(listen).await?;
@@ -199,9 +219,16 @@ async fn serve(opts: Options, component: PathBuf) -> anyhow::Result<()> {
     for route in ROUTES {
         println!("  http://{addr}{route}");
     }
-    match &opts.kv_file {
-        Some(path) => println!("key-value store: file {}", path.display()),
-        None => println!("key-value store: in memory"),
+    match (&opts.kv_file, &redis) {
+        (Some(path), _) => println!("key-value store: file {}", path.display()),
+        (None, Some(redis)) => {
+            println!("key-value store: redis {}", redis.url());
+            // Serve either way: requests answer 503 until Redis answers.
+            if let Err(e) = redis.ping().await {
+                eprintln!("warning: {e}; requests answer 503 until Redis is reachable");
+            }
+        }
+        (None, None) => println!("key-value store: in memory"),
     }
     let names: Vec<&str> = host.variables().names().collect();
     println!(
@@ -262,6 +289,7 @@ mod tests {
                     ("platform_url".into(), "http://127.0.0.1:3001".into()),
                 ],
                 kv_file: Some("state.json".into()),
+                kv_redis: None,
                 demo_platform: Some("127.0.0.1:3001".parse().unwrap()),
                 component: Some("my.wasm".into()),
             })
@@ -269,6 +297,13 @@ mod tests {
         assert_eq!(
             parse_args(&args(&["serve"])).unwrap(),
             Command::Serve(Options::default())
+        );
+        assert_eq!(
+            parse_args(&args(&["serve", "--kv-redis=redis://127.0.0.1:6379/0"])).unwrap(),
+            Command::Serve(Options {
+                kv_redis: Some("redis://127.0.0.1:6379/0".into()),
+                ..Options::default()
+            })
         );
     }
 
@@ -283,6 +318,15 @@ mod tests {
         assert!(parse_args(&args(&["serve", "--var", "novalue"])).is_err());
         assert!(parse_args(&args(&["serve", "--bogus"])).is_err());
         assert!(parse_args(&args(&["serve", "a.wasm", "b.wasm"])).is_err());
+        assert!(parse_args(&args(&["serve", "--kv-redis"])).is_err());
+        assert!(parse_args(&args(&[
+            "serve",
+            "--kv-file",
+            "s.json",
+            "--kv-redis",
+            "redis://127.0.0.1/0"
+        ]))
+        .is_err());
     }
 
     #[test]

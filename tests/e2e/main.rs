@@ -5,5 +5,6 @@ mod admin;
 mod api;
 mod github;
 mod lifecycle;
+mod redis;
 mod support;
 mod world;

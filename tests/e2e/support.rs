@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use autodeploy_host::{FakePlatform, Host, Runtime};
+use autodeploy_host::{FakePlatform, Host, HostBuilder, Runtime};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -38,15 +38,22 @@ impl Gateway {
     }
 
     pub fn with_vars(extra: &[(&str, &str)]) -> Gateway {
-        Gateway::build(extra, None)
+        Gateway::build(extra, |b| b)
     }
 
     /// A gateway whose store is the JSON file at `path` (runtime-host's `--kv-file`).
     pub fn with_kv_file(path: &std::path::Path) -> Gateway {
-        Gateway::build(&[], Some(path))
+        Gateway::build(&[], |b| b.kv_file(path))
     }
 
-    fn build(extra: &[(&str, &str)], kv_file: Option<&std::path::Path>) -> Gateway {
+    /// A gateway whose store is the Redis database at `url` (runtime-host's `--kv-redis`),
+    /// with its own fake platform: gateways on one database share apps and deliveries,
+    /// as the instances of a Spin app on several nodes do.
+    pub fn with_redis(url: &str) -> Gateway {
+        Gateway::build(&[], |b| b.kv_redis(url))
+    }
+
+    fn build(extra: &[(&str, &str)], store: impl FnOnce(HostBuilder) -> HostBuilder) -> Gateway {
         let platform = FakePlatform::new();
         platform.set_status(202);
         let mut builder = Host::builder(runtime())
@@ -58,11 +65,8 @@ impl Gateway {
         for (name, value) in extra {
             builder = builder.var(name, value);
         }
-        if let Some(path) = kv_file {
-            builder = builder.kv_file(path);
-        }
         Gateway {
-            host: builder.build().expect("host builds"),
+            host: store(builder).build().expect("host builds"),
             platform,
         }
     }

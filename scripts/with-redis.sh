@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runs a command with a throwaway Redis: scripts/with-redis.sh cargo test --workspace
+#
+# Installs redis-server from the Debian packages when it is missing, starts one on a free
+# loopback port (no persistence: --save "" --appendonly no), passes its URL to the command
+# in AUTODEPLOY_TEST_REDIS=redis://127.0.0.1:<port>/0, and stops it by its pid when the
+# command ends, whatever its outcome (exit status: the command's).
+#
+# The Redis tests pick their own database of that server (runtime-host's unit tests 1-4,
+# tests/e2e/redis.rs 5-15) and empty it first, so they run in parallel; the e2e test that
+# stops Redis mid-run starts a redis-server of its own.
+set -euo pipefail
+
+say() { echo "with-redis: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+[ $# -gt 0 ] || die "usage: scripts/with-redis.sh COMMAND [ARG]..."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 ||
+    die "redis-server is not installed and there is no apt-get to install it: install Redis (e.g. apt-get install redis-server) and run again"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 ||
+      die "redis-server is not installed and installing it needs root: run 'sudo apt-get install -y redis-server' and run again"
+    sudo=sudo
+  fi
+  say "redis-server is missing: installing the Debian package redis-server"
+  if ! { $sudo apt-get update -q >&2 &&
+         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q redis-server >&2; }; then
+    die "could not install redis-server with apt-get: install it by hand (apt-get install redis-server) and run again"
+  fi
+  command -v redis-server >/dev/null 2>&1 || die "redis-server is still not on PATH after installing it"
+fi
+
+dir="$(mktemp -d "${TMPDIR:-/tmp}/autodeploy-redis.XXXXXX")"
+pid=""
+stop() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Answers 0 once the server on port $1 answers PING.
+ready() {
+  if command -v redis-cli >/dev/null 2>&1; then
+    [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = "PONG" ]
+  else
+    { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+    printf 'PING\r\n' >&3
+    local reply=""
+    read -r -t 1 reply <&3 || true
+    exec 3>&-
+    [ "${reply%$'\r'}" = "+PONG" ]
+  fi
+}
+
+# A free port is one nothing answers on; another process may take it before Redis binds
+# it, so a failed start moves on to another port.
+port=""
+for _ in 1 2 3 4 5; do
+  candidate=$((20000 + RANDOM % 40000))
+  if { exec 3<>"/dev/tcp/127.0.0.1/$candidate"; } 2>/dev/null; then
+    exec 3>&-
+    continue
+  fi
+  redis-server --port "$candidate" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$dir" --logfile "$dir/redis.log" --daemonize no >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do
+    if ready "$candidate"; then port=$candidate; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$port" ] && break
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=""
+done
+if [ -z "$port" ]; then
+  [ -f "$dir/redis.log" ] && tail -n 20 "$dir/redis.log" >&2
+  die "could not start redis-server on a free loopback port"
+fi
+
+export AUTODEPLOY_TEST_REDIS="redis://127.0.0.1:$port/0"
+say "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') pid $pid at $AUTODEPLOY_TEST_REDIS"
+status=0
+"$@" || status=$?
+exit "$status"
