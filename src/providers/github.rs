@@ -2,10 +2,7 @@
 //!
 //! <https://docs.github.com/en/webhooks/webhook-events-and-payloads#push>
 
-use serde_json::Value;
-
-use super::{parse_json, str_at, Commit, GitEvent, GitProvider, Push};
-use crate::crypto::{unhex, verify_hmac_sha256};
+use super::{check_hex_hmac, github_style_push, parse_json, GitEvent, GitProvider};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::secret::Secret;
@@ -35,34 +32,12 @@ impl GitProvider for GitHub {
         match headers.get("x-github-event").unwrap_or_default() {
             "ping" => Ok(GitEvent::Ping),
             "push" => {
-                let p: Value = parse_json(json, "GitHub push")?;
-                let git_ref = str_at(&p, "/ref")
-                    .ok_or_else(|| Error::BadPayload("GitHub push without ref".into()))?;
-                let head = p
-                    .get("head_commit")
-                    .filter(|c| c.is_object())
-                    .map(|c| Commit {
-                        id: str_at(c, "/id").unwrap_or_default().into(),
-                        message: str_at(c, "/message").unwrap_or_default().into(),
-                        author: str_at(c, "/author/name").unwrap_or_default().into(),
-                    });
-                let url = |key: &str| str_at(&p, key).unwrap_or_default().to_string();
-                let deleted = p.get("deleted").and_then(Value::as_bool).unwrap_or(false)
-                    || crate::rules::is_zero_sha(str_at(&p, "/after").unwrap_or_default());
-                Ok(GitEvent::Push(Push {
-                    git_ref: git_ref.into(),
-                    deleted: deleted || head.is_none(),
-                    head,
-                    web_url: url("/repository/html_url"),
-                    urls: [
-                        "/repository/html_url",
-                        "/repository/clone_url",
-                        "/repository/ssh_url",
-                        "/repository/git_url",
-                    ]
-                    .map(url)
-                    .to_vec(),
-                }))
+                let p = parse_json(json, "GitHub push")?;
+                Ok(GitEvent::Push(github_style_push(
+                    &p,
+                    p.get("head_commit"),
+                    "GitHub push",
+                )?))
             }
             other => Ok(GitEvent::Other(other.to_string())),
         }
@@ -79,14 +54,7 @@ pub(crate) fn verify_hub_signature(
     let value = headers
         .get_nonempty(header)
         .ok_or(Error::Unauthorized("missing signature"))?;
-    let signature = value
-        .strip_prefix("sha256=")
-        .and_then(unhex)
-        .ok_or(Error::Unauthorized("invalid signature"))?;
-    if secret.is_empty() || !verify_hmac_sha256(secret.expose().as_bytes(), body, &signature) {
-        return Err(Error::Unauthorized("invalid signature"));
-    }
-    Ok(())
+    check_hex_hmac(value.strip_prefix("sha256="), body, secret)
 }
 
 #[cfg(test)]

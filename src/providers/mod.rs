@@ -1,12 +1,26 @@
 //! Git providers: each one detects, verifies and parses its own webhooks into one
 //! normalised [`GitEvent`].
 
+mod bitbucket;
+mod gitea;
+mod gitee;
 mod github;
+mod gitlab;
+mod gogs;
 
+pub use bitbucket::Bitbucket;
+pub use gitea::Gitea;
+pub use gitee::Gitee;
 pub use github::GitHub;
+pub use gitlab::GitLab;
+pub use gogs::Gogs;
 
+use serde_json::Value;
+
+use crate::crypto::{unhex, verify_hmac_sha256};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
+use crate::rules::is_zero_sha;
 use crate::secret::Secret;
 
 /// A git push, normalised across providers.
@@ -61,20 +75,135 @@ pub trait GitProvider: Sync {
     fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error>;
 }
 
-/// Providers we recognise, in detection order.
-pub const SUPPORTED: &str = "GitHub";
+/// Providers we recognise.
+pub const SUPPORTED: &str = "GitHub, GitLab, Gitee, Gogs, Gitea, Forgejo and Bitbucket Cloud";
 
 /// Picks the provider from the request headers.
+///
+/// The order matters: Forgejo also sends Gitea's headers, Gitea also sends Gogs' and
+/// GitHub's (`X-Gogs-Event`, `X-GitHub-Event`, ...), and Gogs may send GitHub's; so the
+/// most specific header wins.
 pub fn detect(headers: &Headers) -> Result<&'static dyn GitProvider, Error> {
-    if headers.contains("x-github-event") {
-        return Ok(&GitHub);
+    let has = |name| headers.contains(name);
+    Ok(if has("x-forgejo-event") {
+        &Gitea::FORGEJO
+    } else if has("x-gitea-event") {
+        &Gitea::GITEA
+    } else if has("x-gogs-event") {
+        &Gogs
+    } else if has("x-gitee-event") {
+        &Gitee
+    } else if has("x-github-event") {
+        &GitHub
+    } else if has("x-gitlab-event") {
+        &GitLab
+    } else if has("x-event-key") {
+        &Bitbucket
+    } else {
+        return Err(Error::UnknownProvider(SUPPORTED));
+    })
+}
+
+/// Checks a hex HMAC-SHA256 of the body (the first non-empty header of `names`), in
+/// constant time. An empty header is a missing signature: Gitea sends one when the hook
+/// has no secret.
+pub(crate) fn verify_hex_hmac(
+    headers: &Headers,
+    names: &[&str],
+    body: &[u8],
+    secret: &Secret,
+) -> Result<(), Error> {
+    let value = names
+        .iter()
+        .find_map(|name| headers.get_nonempty(name))
+        .ok_or(Error::Unauthorized("missing signature"))?;
+    check_hex_hmac(Some(value), body, secret)
+}
+
+/// `hex` must be the hex HMAC-SHA256 of `body` under the secret; `None` = malformed.
+pub(crate) fn check_hex_hmac(hex: Option<&str>, body: &[u8], secret: &Secret) -> Result<(), Error> {
+    let signature = hex
+        .and_then(unhex)
+        .ok_or(Error::Unauthorized("invalid signature"))?;
+    if secret.is_empty() || !verify_hmac_sha256(secret.expose().as_bytes(), body, &signature) {
+        return Err(Error::Unauthorized("invalid signature"));
     }
-    Err(Error::UnknownProvider(SUPPORTED))
+    Ok(())
+}
+
+/// A commit object in GitHub's shape (`id`, `message`, `author.name`), which Gitea,
+/// Forgejo, Gogs, Gitee and GitLab all use.
+pub(crate) fn commit(c: &Value) -> Commit {
+    Commit {
+        id: str_at(c, "/id").unwrap_or_default().into(),
+        message: str_at(c, "/message").unwrap_or_default().into(),
+        author: str_at(c, "/author/name").unwrap_or_default().into(),
+    }
+}
+
+/// The strings at `pointers` that are present and non-empty.
+pub(crate) fn strings_at(value: &Value, pointers: &[&str]) -> Vec<String> {
+    pointers
+        .iter()
+        .filter_map(|p| str_at(value, p))
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A push in GitHub's shape, which Gitea, Forgejo, Gogs and Gitee copy: `ref`, `after`,
+/// `deleted`, `repository.{html_url, clone_url, ssh_url, ...}`. `head` is the provider's
+/// head commit object; without one, a push that is not a deletion names `after` as its
+/// head, with no message (e.g. a new branch at an existing commit, for Gogs).
+pub(crate) fn github_style_push(
+    p: &Value,
+    head: Option<&Value>,
+    what: &str,
+) -> Result<Push, Error> {
+    let git_ref =
+        str_at(p, "/ref").ok_or_else(|| Error::BadPayload(format!("{what} without ref")))?;
+    let after = str_at(p, "/after").unwrap_or_default();
+    let deleted = p.get("deleted").and_then(Value::as_bool) == Some(true) || is_zero_sha(after);
+    let head = match head.filter(|c| c.is_object()) {
+        _ if deleted => None,
+        Some(c) => Some(commit(c)),
+        None if !after.is_empty() => Some(Commit {
+            id: after.into(),
+            message: String::new(),
+            author: String::new(),
+        }),
+        None => None,
+    };
+    Ok(Push {
+        git_ref: git_ref.into(),
+        deleted: head.is_none(),
+        head,
+        web_url: str_at(p, "/repository/html_url").unwrap_or_default().into(),
+        urls: strings_at(
+            p,
+            &[
+                "/repository/html_url",
+                "/repository/clone_url",
+                "/repository/ssh_url",
+                "/repository/git_url",
+                "/repository/git_http_url",
+                "/repository/git_ssh_url",
+            ],
+        ),
+    })
+}
+
+/// Gitea's and Gogs' "Test delivery" is a push of the default branch's head with
+/// `before == after`, which a real push never has (git sends no update that changes
+/// nothing).
+pub(crate) fn is_test_delivery(p: &Value) -> bool {
+    let before = str_at(p, "/before");
+    before.is_some() && before == str_at(p, "/after")
 }
 
 /// Parses a JSON payload, describing failures without echoing it.
-pub(crate) fn parse_json(json: &[u8], what: &str) -> Result<serde_json::Value, Error> {
-    let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| {
+pub(crate) fn parse_json(json: &[u8], what: &str) -> Result<Value, Error> {
+    let value: Value = serde_json::from_slice(json).map_err(|e| {
         Error::BadPayload(format!("{what}: {}", crate::error::describe_json_error(&e)))
     })?;
     if value.is_object() {
@@ -85,8 +214,8 @@ pub(crate) fn parse_json(json: &[u8], what: &str) -> Result<serde_json::Value, E
 }
 
 /// The string at a JSON pointer (`/a/b`), if it is one.
-pub(crate) fn str_at<'v>(value: &'v serde_json::Value, pointer: &str) -> Option<&'v str> {
-    value.pointer(pointer).and_then(serde_json::Value::as_str)
+pub(crate) fn str_at<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
+    value.pointer(pointer).and_then(Value::as_str)
 }
 
 #[cfg(test)]
@@ -95,5 +224,173 @@ pub(crate) mod testutil {
 
     pub fn headers(pairs: &[(&str, &str)]) -> Headers {
         Headers::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::{json, Value};
+
+    use super::testutil::headers;
+    use super::*;
+
+    /// The git providers' fixture folders under `tests/fixtures/`.
+    const PROVIDERS: [&str; 7] = [
+        "github",
+        "gitlab",
+        "gitee",
+        "gogs",
+        "gitea",
+        "forgejo",
+        "bitbucket",
+    ];
+
+    fn read_json(path: &Path) -> Value {
+        let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// What the table compares: the event as the fixtures' `.expected.json` spell it.
+    fn normalised(event: &GitEvent) -> Value {
+        match event {
+            GitEvent::Ping => json!({"event": "ping"}),
+            GitEvent::Other(name) => json!({"event": format!("other:{name}")}),
+            GitEvent::Push(p) => json!({
+                "event": "push",
+                "git_ref": p.git_ref,
+                "deleted": p.deleted,
+                "web_url": p.web_url,
+                "urls": p.urls,
+                "head": p.head.as_ref().map(|c| json!({
+                    "id": c.id, "message": c.message, "author": c.author,
+                })),
+            }),
+        }
+    }
+
+    /// Every `tests/fixtures/<provider>/<name>.json` of a git provider is a delivery as the
+    /// provider sends it, with its request headers in `<name>.headers.json` and the expected
+    /// result in `<name>.expected.json`: the provider detected, the delivery id, the
+    /// normalised event, and the `secret` the delivery was authenticated with.
+    ///
+    /// Signature headers were computed over the exact bytes of `<name>.json` with python3:
+    /// hex ones (`X-Gogs-Signature`, `X-Gitea-Signature`, `X-Forgejo-Signature`, and after
+    /// `sha256=` `X-Hub-Signature-256`, Bitbucket's `X-Hub-Signature`) as
+    /// `hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()`, Gitee's token as
+    /// `base64.b64encode(hmac.new(key, f"{timestamp}\n{key}".encode(), hashlib.sha256)
+    /// .digest())`, checked at the `now_ms` of the expected file. GitLab's token, and Gitee's
+    /// in password mode, are the secret itself.
+    #[test]
+    fn every_fixture_detects_verifies_and_parses_as_expected() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut seen = 0;
+        for provider in PROVIDERS {
+            let dir = root.join(provider);
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(|entry| {
+                    let name = entry.unwrap().file_name().into_string().unwrap();
+                    name.strip_suffix(".expected.json").map(String::from)
+                })
+                .collect();
+            names.sort();
+            assert!(!names.is_empty(), "no fixtures for {provider}");
+            for name in names {
+                let what = format!("{provider}/{name}");
+                let body = std::fs::read(dir.join(format!("{name}.json"))).unwrap();
+                let expected = read_json(&dir.join(format!("{name}.expected.json")));
+                let pairs = read_json(&dir.join(format!("{name}.headers.json")));
+                let h = Headers::new(
+                    pairs
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(n, v)| (n.clone(), v.as_str().unwrap().to_string())),
+                );
+                let secret = Secret::new(expected["secret"].as_str().unwrap());
+                let now_ms = expected["now_ms"].as_u64().unwrap_or(0);
+
+                let found = detect(&h).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                assert_eq!(found.provider().as_str(), expected["provider"], "{what}");
+                assert_eq!(
+                    found
+                        .delivery_id(&h)
+                        .map(Value::from)
+                        .unwrap_or(Value::Null),
+                    expected["delivery"],
+                    "{what}"
+                );
+                assert_eq!(found.verify(&h, &body, &secret, now_ms), Ok(()), "{what}");
+                let wrong = Secret::new(format!("{}x", secret.expose()));
+                assert!(found.verify(&h, &body, &wrong, now_ms).is_err(), "{what}");
+
+                let event = found
+                    .parse(&h, &body)
+                    .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                let mut want = expected.clone();
+                let want = want.as_object_mut().unwrap();
+                for key in ["secret", "now_ms", "provider", "delivery"] {
+                    want.remove(key);
+                }
+                assert_eq!(normalised(&event), Value::from(want.clone()), "{what}");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 20, "only {seen} fixtures");
+    }
+
+    #[test]
+    fn detection_prefers_the_most_specific_header() {
+        let provider = |pairs: &[(&str, &str)]| detect(&headers(pairs)).map(|p| p.provider());
+        let all = [
+            ("x-forgejo-event", "push"),
+            ("x-gitea-event", "push"),
+            ("x-gogs-event", "push"),
+            ("x-gitee-event", "Push Hook"),
+            ("x-github-event", "push"),
+            ("x-gitlab-event", "Push Hook"),
+            ("x-event-key", "repo:push"),
+        ];
+        let order = [
+            Provider::Forgejo,
+            Provider::Gitea,
+            Provider::Gogs,
+            Provider::Gitee,
+            Provider::Github,
+            Provider::Gitlab,
+            Provider::Bitbucket,
+        ];
+        for (i, want) in order.into_iter().enumerate() {
+            assert_eq!(provider(&all[i..]), Ok(want), "{:?}", &all[i..]);
+        }
+        let unknown = provider(&[("x-hub-signature-256", "sha256=00"), ("user-agent", "curl")]);
+        assert_eq!(unknown, Err(Error::UnknownProvider(SUPPORTED)));
+        for name in [
+            "GitHub",
+            "GitLab",
+            "Gitee",
+            "Gogs",
+            "Gitea",
+            "Forgejo",
+            "Bitbucket",
+        ] {
+            assert!(SUPPORTED.contains(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn github_style_pushes_without_a_head_commit() {
+        // a new branch at an existing commit: no commit listed, the ref still moved
+        let p = json!({"ref": "refs/heads/x", "before": "0000", "after": "abc", "commits": []});
+        let push = github_style_push(&p, p.pointer("/commits/0"), "push").unwrap();
+        assert!(!push.deleted);
+        assert_eq!(push.head.unwrap().id, "abc");
+        let p = json!({"ref": "refs/heads/x", "after": "0000000000000000000000000000000000000000",
+                       "head_commit": {"id": "abc"}});
+        let push = github_style_push(&p, p.get("head_commit"), "push").unwrap();
+        assert!(push.deleted && push.head.is_none());
+        assert!(github_style_push(&json!({}), None, "push").is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod api;
+mod git_providers;
 mod github;
 mod lifecycle;
 mod redis;

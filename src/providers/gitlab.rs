@@ -1,0 +1,145 @@
+//! GitLab: `X-Gitlab-Event`, `X-Gitlab-Event-UUID` (or `Idempotency-Key`), and the
+//! webhook's "Secret token" sent as it is in `X-Gitlab-Token`.
+//!
+//! Only `Push Hook` deploys; a `Tag Push Hook` is read the same way and its `refs/tags/…`
+//! ref makes the rules ignore it. The head commit is the one whose `id` is
+//! `checkout_sha` (`commits` run oldest to newest and hold at most 20); a deletion has a
+//! null `checkout_sha` and a zero `after`. GitLab's "Test" button sends a `Push Hook`
+//! built from the default branch's latest commits, which cannot be told apart from a real
+//! push: it is treated as one.
+//!
+//! <https://docs.gitlab.com/user/project/integrations/webhook_events/#push-events>
+
+use serde_json::Value;
+
+use super::{commit, parse_json, str_at, strings_at, Commit, GitEvent, GitProvider, Push};
+use crate::error::Error;
+use crate::model::{Headers, Provider};
+use crate::rules::is_zero_sha;
+use crate::secret::Secret;
+
+pub struct GitLab;
+
+impl GitProvider for GitLab {
+    fn provider(&self) -> Provider {
+        Provider::Gitlab
+    }
+
+    fn delivery_id(&self, headers: &Headers) -> Option<String> {
+        headers
+            .get_nonempty("x-gitlab-event-uuid")
+            .or_else(|| headers.get_nonempty("idempotency-key"))
+            .map(String::from)
+    }
+
+    fn verify(
+        &self,
+        headers: &Headers,
+        _body: &[u8],
+        secret: &Secret,
+        _now_ms: u64,
+    ) -> Result<(), Error> {
+        let token = headers
+            .get_nonempty("x-gitlab-token")
+            .ok_or(Error::Unauthorized("missing token"))?;
+        if secret.matches(token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized("invalid token"))
+        }
+    }
+
+    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+        match headers.get("x-gitlab-event").unwrap_or_default() {
+            "Push Hook" | "Tag Push Hook" => {
+                let p = parse_json(json, "GitLab push")?;
+                let git_ref = str_at(&p, "/ref")
+                    .ok_or_else(|| Error::BadPayload("GitLab push without ref".into()))?;
+                let deleted = is_zero_sha(str_at(&p, "/after").unwrap_or_default());
+                let head = str_at(&p, "/checkout_sha")
+                    .filter(|sha| !sha.is_empty() && !deleted)
+                    .map(|sha| {
+                        p.get("commits")
+                            .and_then(Value::as_array)
+                            .and_then(|cs| cs.iter().find(|c| str_at(c, "/id") == Some(sha)))
+                            .map_or_else(
+                                // no new commit pushed, or more than the 20 listed
+                                || Commit {
+                                    id: sha.into(),
+                                    message: String::new(),
+                                    author: String::new(),
+                                },
+                                commit,
+                            )
+                    });
+                Ok(GitEvent::Push(Push {
+                    git_ref: git_ref.into(),
+                    deleted: head.is_none(),
+                    head,
+                    web_url: str_at(&p, "/project/web_url").unwrap_or_default().into(),
+                    urls: strings_at(
+                        &p,
+                        &[
+                            "/project/web_url",
+                            "/project/git_http_url",
+                            "/project/git_ssh_url",
+                        ],
+                    ),
+                }))
+            }
+            other => Ok(GitEvent::Other(other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::testutil::headers;
+
+    #[test]
+    fn the_token_must_equal_the_secret() {
+        let secret = Secret::new("glpat-like-secret-token");
+        let ok = headers(&[("x-gitlab-token", "glpat-like-secret-token")]);
+        assert_eq!(GitLab.verify(&ok, b"{}", &secret, 0), Ok(()));
+        for (case, why) in [
+            (vec![], "missing token"),
+            (vec![("x-gitlab-token", "")], "missing token"),
+            (
+                vec![("x-gitlab-token", "glpat-like-secret-toke")],
+                "invalid token",
+            ),
+            (
+                vec![("x-gitlab-token", "GLPAT-LIKE-SECRET-TOKEN")],
+                "invalid token",
+            ),
+        ] {
+            assert_eq!(
+                GitLab.verify(&headers(&case), b"{}", &secret, 0),
+                Err(Error::Unauthorized(why)),
+                "{case:?}"
+            );
+        }
+        assert!(GitLab.verify(&ok, b"{}", &Secret::new(""), 0).is_err());
+    }
+
+    #[test]
+    fn the_head_is_the_checkout_sha_commit() {
+        let h = headers(&[("x-gitlab-event", "Push Hook")]);
+        let body = br#"{"object_kind":"push","ref":"refs/heads/main","after":"bbb",
+            "checkout_sha":"bbb","project":{"web_url":"https://gitlab.com/a/b"},
+            "commits":[{"id":"aaa","message":"old @deploy","author":{"name":"A"}},
+                       {"id":"bbb","message":"new","author":{"name":"B"}}]}"#;
+        let GitEvent::Push(p) = GitLab.parse(&h, body).unwrap() else {
+            panic!("not a push")
+        };
+        assert_eq!(p.head.unwrap().author, "B");
+        // no commits listed (a new branch at an existing commit): the id alone
+        let body = br#"{"ref":"refs/heads/x","after":"ccc","checkout_sha":"ccc","commits":[]}"#;
+        let GitEvent::Push(p) = GitLab.parse(&h, body).unwrap() else {
+            panic!("not a push")
+        };
+        assert!(!p.deleted);
+        assert_eq!(p.head.unwrap().id, "ccc");
+    }
+}

@@ -1,0 +1,122 @@
+//! Gogs: `X-Gogs-Event`, `X-Gogs-Delivery`, `X-Gogs-Signature: <hex HMAC-SHA256 of the
+//! body>`.
+//!
+//! The signature is checked over the raw body, so hooks must send `application/json`: with
+//! the form content type the signature covers the JSON inside `payload=`, not the body
+//! sent, and the delivery is refused (401).
+//!
+//! `push` deploys. Gogs sends no `head_commit`: `commits` run newest first, so the head is
+//! `commits[0]`. The "Test Delivery" button sends a `push` of the default branch's head
+//! with `before == after`, which no real push has: a ping. Branch and tag deletions come
+//! as `delete` events, and other events are ignored.
+//!
+//! <https://gogs.io/docs/features/webhook>
+
+use super::{github_style_push, is_test_delivery, parse_json, verify_hex_hmac};
+use super::{GitEvent, GitProvider};
+use crate::error::Error;
+use crate::model::{Headers, Provider};
+use crate::secret::Secret;
+
+pub struct Gogs;
+
+impl GitProvider for Gogs {
+    fn provider(&self) -> Provider {
+        Provider::Gogs
+    }
+
+    fn delivery_id(&self, headers: &Headers) -> Option<String> {
+        headers.get_nonempty("x-gogs-delivery").map(String::from)
+    }
+
+    fn verify(
+        &self,
+        headers: &Headers,
+        body: &[u8],
+        secret: &Secret,
+        _now_ms: u64,
+    ) -> Result<(), Error> {
+        verify_hex_hmac(headers, &["x-gogs-signature"], body, secret)
+    }
+
+    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+        match headers.get("x-gogs-event").unwrap_or_default() {
+            "push" => {
+                let p = parse_json(json, "Gogs push")?;
+                if is_test_delivery(&p) {
+                    return Ok(GitEvent::Ping);
+                }
+                Ok(GitEvent::Push(github_style_push(
+                    &p,
+                    p.pointer("/commits/0"),
+                    "Gogs push",
+                )?))
+            }
+            other => Ok(GitEvent::Other(other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::testutil::headers;
+
+    /// `python3 -c 'import hmac,hashlib; print(hmac.new(b"gogs-hook-secret",
+    /// b"{\"ref\":\"refs/heads/main\"}", hashlib.sha256).hexdigest())'`
+    const BODY: &[u8] = br#"{"ref":"refs/heads/main"}"#;
+    const SIGNATURE: &str = "850664fede53f24a3912b9aa380c08f7b385d3263bce1c6f371f27c0c8dc31f5";
+
+    #[test]
+    fn known_answer_and_rejections() {
+        let secret = Secret::new("gogs-hook-secret");
+        let ok = headers(&[("x-gogs-signature", SIGNATURE)]);
+        assert_eq!(Gogs.verify(&ok, BODY, &secret, 0), Ok(()));
+        assert_eq!(
+            Gogs.verify(&ok, b"{\"ref\":\"refs/heads/dev\"}", &secret, 0),
+            Err(Error::Unauthorized("invalid signature"))
+        );
+        assert_eq!(
+            Gogs.verify(&ok, BODY, &Secret::new("other"), 0),
+            Err(Error::Unauthorized("invalid signature"))
+        );
+        let prefixed = format!("sha256={SIGNATURE}");
+        for (case, why) in [
+            (vec![], "missing signature"),
+            (vec![("x-gogs-signature", "")], "missing signature"),
+            (
+                vec![("x-gogs-signature", &SIGNATURE[..62])],
+                "invalid signature",
+            ),
+            (
+                vec![("x-gogs-signature", prefixed.as_str())],
+                "invalid signature",
+            ),
+            // GitHub's header does not stand in for Gogs'
+            (
+                vec![("x-hub-signature-256", prefixed.as_str())],
+                "missing signature",
+            ),
+        ] {
+            assert_eq!(
+                Gogs.verify(&headers(&case), BODY, &secret, 0),
+                Err(Error::Unauthorized(why)),
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_head_is_the_first_commit_and_a_test_delivery_is_a_ping() {
+        let h = headers(&[("x-gogs-event", "push")]);
+        let body = br#"{"ref":"refs/heads/main","before":"a","after":"c",
+            "commits":[{"id":"c","message":"newest","author":{"name":"C"}},
+                       {"id":"b","message":"older","author":{"name":"B"}}]}"#;
+        let GitEvent::Push(p) = Gogs.parse(&h, body).unwrap() else {
+            panic!("not a push")
+        };
+        assert_eq!(p.head.unwrap().id, "c");
+        let test = br#"{"ref":"refs/heads/main","before":"c","after":"c","commits":[]}"#;
+        assert_eq!(Gogs.parse(&h, test), Ok(GitEvent::Ping));
+    }
+}
