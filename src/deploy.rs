@@ -1,6 +1,6 @@
 //! The one outbound deploy call (contract §6), and how its answer is read.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::app::{App, DeployTarget};
 use crate::error::Error;
@@ -115,30 +115,141 @@ pub fn interpret_answer(target: &DeployTarget, status: u16, body: &[u8]) -> Resu
             "the platform answered HTTP {status}"
         ))),
         DeployTarget::Rainbond { .. } => {
-            let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-            let code = parsed
-                .as_ref()
-                .and_then(|v| v.get("code"))
-                .and_then(|c| c.as_u64());
-            let msg = parsed
-                .as_ref()
-                .and_then(|v| v.get("msg_show").or_else(|| v.get("msg")))
-                .and_then(|m| m.as_str())
-                .map(|m| m.chars().take(200).collect::<String>());
-            if accepted && code.is_none_or(|c| c == 200) {
-                return Ok(());
-            }
-            let text = String::from_utf8_lossy(body);
-            if text.contains("组件状态不支持") {
+            // Rainbond answers `{"code", "msg", "msg_show", "data"}`: `msg_show` is the
+            // message for people, `msg` the one for programs; some errors are a bare JSON
+            // string. Its "component status does not support it" refusal comes as HTTP
+            // 400 (or even 200) with `msg_show: 组件状态不支持` and `msg: component is
+            // closed, not support`.
+            let parsed: Value = serde_json::from_slice(body).unwrap_or_default();
+            let msg = ["msg_show", "msg"]
+                .iter()
+                .find_map(|k| {
+                    parsed
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .filter(|m| !m.is_empty())
+                })
+                .or(parsed.as_str())
+                .map(platform_message);
+            const STATUS_NOT_SUPPORTED: &str = "组件状态不支持";
+            let closed = parsed
+                .get("msg")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if String::from_utf8_lossy(body).contains(STATUS_NOT_SUPPORTED)
+                || msg
+                    .as_deref()
+                    .is_some_and(|m| m.contains(STATUS_NOT_SUPPORTED))
+                || closed.starts_with("component is closed")
+            {
                 return Err(Error::PlatformConflict(format!(
                     "Rainbond: the component's status does not support a deploy ({})",
-                    msg.as_deref().unwrap_or("组件状态不支持")
+                    msg.as_deref().unwrap_or(STATUS_NOT_SUPPORTED)
                 )));
+            }
+            let code = parsed.get("code").and_then(Value::as_u64);
+            if accepted && code.is_none_or(|c| c == 200) {
+                return Ok(());
             }
             Err(Error::Platform(match msg {
                 Some(m) => format!("Rainbond answered HTTP {status}: {m}"),
                 None => format!("Rainbond answered HTTP {status}"),
             }))
         }
+    }
+}
+
+/// A platform's message, fit for an answer: at most 200 characters.
+fn platform_message(m: &str) -> String {
+    m.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rainbond_app() -> App {
+        let body = br#"{"deploy": {"target": "rainbond", "service_id": "9f2c7d1e4b",
+                        "secret_key": "rb-key-123"}}"#;
+        App::from_put("shop", body, None, &mut |b: &mut [u8]| b.fill(7)).unwrap()
+    }
+
+    #[test]
+    fn rainbond_call_is_its_own_api_trigger() {
+        let app = rainbond_app();
+        let platform =
+            PlatformConfig::new(Some("https://console.example.com/"), Some("platform-token"))
+                .unwrap();
+        let event = DeployEvent {
+            trigger: Trigger::Api,
+            provider: Provider::Api,
+            delivery: "d-1".into(),
+            repository: None,
+            branch: None,
+            commit: None,
+            image: None,
+            received_at_ms: 0,
+        };
+        let req = build_request(&app, &platform, &event);
+        assert_eq!(req.method, "POST");
+        assert_eq!(
+            req.url,
+            "https://console.example.com/console/custom/deploy/9f2c7d1e4b"
+        );
+        assert_eq!(req.body, br#"{"secret_key":"rb-key-123"}"#);
+        assert!(req
+            .headers
+            .contains(&("idempotency-key".into(), "d-1".into())));
+        assert!(!req.headers.iter().any(|(n, _)| n == "authorization"));
+    }
+
+    #[test]
+    fn rainbond_answers() {
+        let target = rainbond_app().deploy.target;
+        let ok = r#"{"code": 200, "msg": "success", "msg_show": "重新构建成功",
+                     "data": {"bean": {}, "list": []}}"#;
+        assert_eq!(interpret_answer(&target, 200, ok.as_bytes()), Ok(()));
+
+        let closed = r#"{"code": 200, "msg": "component is closed, not support",
+                         "msg_show": "组件状态不支持", "data": {"bean": {}, "list": []}}"#;
+        for status in [400, 200] {
+            let err = interpret_answer(&target, status, closed.as_bytes()).unwrap_err();
+            assert_eq!(err.status(), 409, "{err:?}");
+            assert!(err.reason().contains("组件状态不支持"), "{}", err.reason());
+        }
+        // the same refusal with its message escaped as \uXXXX
+        let escaped = r#"{"code": 200, "msg_show": "\u7ec4\u4ef6\u72b6\u6001\u4e0d\u652f\u6301"}"#;
+        assert_eq!(
+            interpret_answer(&target, 400, escaped.as_bytes())
+                .unwrap_err()
+                .status(),
+            409
+        );
+
+        let wrong_key = r#"{"code": 400, "msg": "failed", "msg_show": "密钥错误", "data": {}}"#;
+        let err = interpret_answer(&target, 400, wrong_key.as_bytes()).unwrap_err();
+        assert_eq!((err.status(), err.result()), (502, "failed"));
+        assert!(err.reason().contains("密钥错误"), "{}", err.reason());
+
+        let bare = br#""component not exist""#;
+        let err = interpret_answer(&target, 400, bare).unwrap_err();
+        assert!(
+            err.reason().contains("component not exist"),
+            "{}",
+            err.reason()
+        );
+        let refused_in_200 = br#"{"code": 412, "msg": "deploy app error", "msg_show": "x"}"#;
+        assert_eq!(
+            interpret_answer(&target, 200, refused_in_200)
+                .unwrap_err()
+                .status(),
+            502
+        );
+        assert_eq!(
+            interpret_answer(&target, 502, b"<html>")
+                .unwrap_err()
+                .status(),
+            502
+        );
     }
 }

@@ -9,11 +9,13 @@ use std::borrow::Cow;
 
 use crate::app::App;
 use crate::crypto::sha256_hex;
-use crate::deploy::DeployEvent;
+use crate::deploy::{DeployEvent, ImageInfo};
 use crate::error::Error;
 use crate::model::{Headers, Provider, Trigger};
 use crate::providers::{self, GitEvent, Push};
+use crate::registries::{self, normalize_image, ImageEvent, ImagePush, PushedTag};
 use crate::rules::{mentions_keyword, parse_ref, repo_matches, GitRef};
+use crate::tagpattern::TagPattern;
 
 /// Body limits, enforced while reading, before any verification.
 pub const GIT_BODY_LIMIT: usize = 5 * 1024 * 1024;
@@ -262,9 +264,41 @@ pub fn evaluate_hook(
                     received_at_ms: now_ms,
                 })))
             }
-            HookKind::Image { .. } => Err(Error::BadPayload(
-                "image webhooks are not supported by this version".into(),
-            )),
+            // The path token was checked by the caller (a wrong one is a 404).
+            HookKind::Image { .. } => {
+                let github = registries::from_github(headers);
+                if github {
+                    eval.provider = Some(Provider::Ghcr);
+                }
+                let id = headers.get_nonempty("x-github-delivery").filter(|_| github);
+                let delivery = delivery_from(id, body, "");
+                eval.delivery = Some(delivery.clone());
+                registries::authenticate(headers, body, &app.image.token)?;
+                if !app.image.enabled {
+                    return Err(Error::TriggerDisabled(Trigger::Image));
+                }
+                let json = json_payload(body_kind, body)?;
+                let payload = providers::parse_json(&json, "image webhook")?;
+                let registry = registries::detect(headers, &payload)?;
+                eval.provider = Some(registry.provider());
+                Ok(match registry.parse(headers, &payload)? {
+                    ImageEvent::Ping => Verdict::Pong,
+                    ImageEvent::Other(why) => Verdict::Ignore(why.into()),
+                    ImageEvent::Push(push) => match image_rules(app, push) {
+                        Err(why) => Verdict::Ignore(why),
+                        Ok(image) => Verdict::Deploy(Box::new(DeployEvent {
+                            trigger: Trigger::Image,
+                            provider: registry.provider(),
+                            delivery: delivery.id,
+                            repository: None,
+                            branch: None,
+                            commit: None,
+                            image: Some(image),
+                            received_at_ms: now_ms,
+                        })),
+                    },
+                })
+            }
         }
     })();
     eval
@@ -309,5 +343,209 @@ pub fn status_gate(app: &App) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::StatusNotDeployable(app.status.clone()))
+    }
+}
+
+/// The image rules, in order; `Ok` is the pushed image to deploy, `Err` the reason the
+/// push is ignored. Repositories compare after [`normalize_image`]; with `tag_pattern` set
+/// the first pushed tag it matches in full deploys, else the first equal to `tag`.
+fn image_rules(app: &App, mut push: ImagePush) -> Result<ImageInfo, String> {
+    let wanted = app
+        .image
+        .repository
+        .as_deref()
+        .map(|r| normalize_image(r).repository)
+        .ok_or("image.repository is not set")?;
+    if push.repository != wanted {
+        return Err(format!("repository {} is not {wanted}", push.repository));
+    }
+    if push.tags.is_empty() {
+        return Err("untagged (digest-only) pushes do not deploy".into());
+    }
+    let pattern = match app.image.tag_pattern.as_deref() {
+        Some(p) => Some(
+            TagPattern::new(p)
+                .map_err(|_| "image.tag_pattern is not a valid regular expression".to_string())?,
+        ),
+        None => None,
+    };
+    let wanted = |tag: &str| match &pattern {
+        Some(p) => p.matches(tag),
+        None => tag == app.image.tag,
+    };
+    if let Some(i) = push.tags.iter().position(|t| wanted(&t.tag)) {
+        let PushedTag { tag, digest } = push.tags.swap_remove(i);
+        return Ok(ImageInfo {
+            repository: push.repository,
+            tag,
+            digest,
+        });
+    }
+    let mut tags = String::new();
+    for t in push.tags.iter().take(5) {
+        if !tags.is_empty() {
+            tags.push_str(", ");
+        }
+        tags.push_str(&t.tag);
+    }
+    Err(match &app.image.tag_pattern {
+        Some(p) => format!("tag {tags} does not match tag_pattern {p}"),
+        None => format!("tag {tags} is not {}", app.image.tag),
+    })
+}
+
+#[cfg(test)]
+mod image_rule_tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    const TOKEN: &str = "image-token-0123456789";
+
+    fn app(image: Value) -> App {
+        let body = json!({"image": image, "deploy": {"target": "generic", "path": "/deploy"}});
+        App::from_put(
+            "shop",
+            body.to_string().as_bytes(),
+            None,
+            &mut |b: &mut [u8]| b.fill(7),
+        )
+        .unwrap()
+    }
+
+    fn push(repository: &str, tags: &[&str]) -> ImagePush {
+        ImagePush {
+            repository: repository.into(),
+            tags: tags
+                .iter()
+                .map(|t| PushedTag {
+                    tag: t.to_string(),
+                    digest: Some(format!("sha256:{t}")),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn repository_and_tag_rules() {
+        let nginx = app(json!({"enabled": true, "repository": "nginx"}));
+        let official = "docker.io/library/nginx";
+        assert_eq!(
+            image_rules(&nginx, push(official, &["latest"]))
+                .unwrap()
+                .tag,
+            "latest"
+        );
+        let other = image_rules(&nginx, push("docker.io/acme/nginx", &["latest"])).unwrap_err();
+        assert!(other.contains("docker.io/acme/nginx"), "{other}");
+        let tag = image_rules(&nginx, push(official, &["1.27"])).unwrap_err();
+        assert!(tag.contains("1.27") && tag.contains("latest"), "{tag}");
+        let untagged = image_rules(&nginx, push(official, &[])).unwrap_err();
+        assert!(untagged.contains("untagged"), "{untagged}");
+
+        // several pushed tags: the first that matches deploys
+        let pinned = app(
+            json!({"enabled": true, "repository": "quay.io/acme/shop:ignored",
+                                "tag": "stable"}),
+        );
+        let p = push("quay.io/acme/shop", &["v3", "stable", "latest"]);
+        assert_eq!(image_rules(&pinned, p).unwrap().tag, "stable");
+
+        // with a pattern, `tag` is not used and the match is in full
+        let pattern = app(json!({"enabled": true, "repository": "ghcr.io/acme/shop",
+                                 "tag": "latest", "tag_pattern": r"v\d+\.\d+\.\d+"}));
+        let p = push(
+            "ghcr.io/acme/shop",
+            &["latest", "v1.2.3-rc1", "v1.2.3", "v1.2.4"],
+        );
+        let chosen = image_rules(&pattern, p).unwrap();
+        assert_eq!(
+            (chosen.tag.as_str(), chosen.digest.as_deref()),
+            ("v1.2.3", Some("sha256:v1.2.3"))
+        );
+        let none = image_rules(&pattern, push("ghcr.io/acme/shop", &["latest"])).unwrap_err();
+        assert!(none.contains("tag_pattern"), "{none}");
+    }
+
+    fn evaluate(app: &App, headers: &[(&str, &str)], body: &Value) -> Evaluation {
+        let headers = Headers::new(
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .chain([("content-type".into(), "application/json".into())]),
+        );
+        let kind = HookKind::Image { token: TOKEN };
+        evaluate_hook(app, &kind, &headers, body.to_string().as_bytes(), 1_000, "")
+    }
+
+    #[test]
+    fn a_docker_hub_push_deploys_with_the_pushed_image() {
+        let app = app(json!({"enabled": true, "repository": "acme/shop", "token": TOKEN}));
+        let body =
+            json!({"push_data": {"tag": "latest"}, "repository": {"repo_name": "acme/shop"}});
+        let eval = evaluate(&app, &[], &body);
+        assert_eq!(eval.provider, Some(Provider::Dockerhub));
+        let delivery = eval.delivery.unwrap();
+        assert_eq!(
+            (delivery.id.as_str(), delivery.dedupe),
+            (
+                sha256_hex(body.to_string().as_bytes()).as_str(),
+                Dedupe::BodyHash
+            )
+        );
+        let Ok(Verdict::Deploy(event)) = eval.verdict else {
+            panic!("{:?}", eval.verdict)
+        };
+        assert_eq!(
+            (
+                event.trigger,
+                event.provider,
+                event.repository,
+                event.commit
+            ),
+            (Trigger::Image, Provider::Dockerhub, None, None)
+        );
+        assert_eq!(
+            event.image,
+            Some(ImageInfo {
+                repository: "docker.io/acme/shop".into(),
+                tag: "latest".into(),
+                digest: None
+            })
+        );
+    }
+
+    #[test]
+    fn checks_run_in_order() {
+        let disabled = app(json!({"enabled": false, "repository": "acme/shop", "token": TOKEN}));
+        let body =
+            json!({"push_data": {"tag": "latest"}, "repository": {"repo_name": "acme/shop"}});
+        let status = |eval: Evaluation| eval.verdict.map_err(|e| e.status()).err();
+        // authentication before the switch
+        let wrong = [("authorization", "Bearer nope")];
+        assert_eq!(status(evaluate(&disabled, &wrong, &body)), Some(401));
+        assert_eq!(status(evaluate(&disabled, &[], &body)), Some(403));
+        // the switch before the payload
+        assert_eq!(
+            status(evaluate(&disabled, &[], &json!({"x": 1}))),
+            Some(403)
+        );
+        let enabled = app(json!({"enabled": true, "repository": "acme/shop", "token": TOKEN}));
+        let unknown = evaluate(&enabled, &[], &json!({"ref": "refs/heads/main"}));
+        assert_eq!(status(unknown), Some(400));
+    }
+
+    #[test]
+    fn ghcr_uses_the_github_delivery_id() {
+        let app = app(json!({"enabled": true, "repository": "ghcr.io/acme/shop", "token": TOKEN}));
+        let headers = [("x-github-event", "ping"), ("x-github-delivery", "gh-1")];
+        let eval = evaluate(
+            &app,
+            &headers,
+            &json!({"zen": "Keep it logically awesome."}),
+        );
+        assert_eq!(eval.provider, Some(Provider::Ghcr));
+        assert_eq!(eval.delivery.unwrap().id, "gh-1");
+        assert_eq!(eval.verdict, Ok(Verdict::Pong));
     }
 }

@@ -16,6 +16,7 @@ pub mod evaluate;
 pub mod hook;
 pub mod model;
 pub mod providers;
+pub mod registries;
 pub mod rules;
 pub mod secret;
 pub mod service;

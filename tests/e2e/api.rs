@@ -95,3 +95,70 @@ async fn an_idempotency_key_makes_a_repeat_a_duplicate() {
     );
     assert_eq!(gw.calls(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_body_secrets_and_oversized_bodies_are_refused() {
+    let gw = Gateway::new();
+    let app = gw.shop().await;
+    let key = app["api"]["secret_key"].as_str().unwrap();
+    let json_type = [("content-type", "application/json")];
+    for body in [
+        json!({"secret_key": "nope"}),
+        json!({"secret_key": ""}),
+        json!({"secret_key": 42}),
+        json!({"other": key}),
+    ] {
+        let (status, answer) = gw
+            .call(
+                "POST",
+                "/hooks/shop/api",
+                &json_type,
+                body.to_string().as_bytes(),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["result"].as_str()),
+            (401, Some("rejected")),
+            "{body}: {answer}"
+        );
+        assert!(!answer.to_string().contains(key));
+    }
+
+    // 64 KiB is the limit, checked before the secret is looked at
+    let mut big = json!({"secret_key": key, "pad": ""});
+    big["pad"] = json!("x".repeat(64 * 1024));
+    let (status, answer) = gw
+        .call(
+            "POST",
+            "/hooks/shop/api",
+            &json_type,
+            big.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 413, "{answer}");
+    let bearer = format!("Bearer {key}");
+    let (status, _) = gw
+        .call(
+            "POST",
+            "/hooks/shop/api",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            &vec![b' '; 64 * 1024 + 1],
+        )
+        .await;
+    assert_eq!(status, 413);
+
+    // just under the limit is fine
+    let mut fits = json!({"secret_key": key, "pad": ""});
+    let room = 64 * 1024 - fits.to_string().len();
+    fits["pad"] = json!("x".repeat(room));
+    let body = fits.to_string();
+    assert_eq!(body.len(), 64 * 1024);
+    let (status, answer) = gw
+        .call("POST", "/hooks/shop/api", &json_type, body.as_bytes())
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(gw.calls(), 1);
+}
