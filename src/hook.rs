@@ -108,6 +108,9 @@ pub fn body_kind(headers: &Headers, body: &[u8]) -> Result<BodyKind, Error> {
 /// The JSON document inside the body (after authentication: a 400, not a 415).
 pub fn json_payload(kind: BodyKind, body: &[u8]) -> Result<Cow<'_, [u8]>, Error> {
     match kind {
+        // An empty body reads as `{}`: `curl -X POST -H 'Content-Type: application/json'`
+        // with only a bearer token is a fine API call.
+        BodyKind::Json if body.is_empty() => Ok(Cow::Borrowed(b"{}")),
         BodyKind::Json => Ok(Cow::Borrowed(body)),
         BodyKind::Empty => Ok(Cow::Borrowed(b"{}")),
         BodyKind::Form => form_urlencoded::parse(body)

@@ -20,6 +20,21 @@ async fn bearer_or_body_secret_deploys_and_wrong_or_disabled_do_not() {
         )
         .await;
     assert_eq!(status, 202, "{answer}");
+    let (status, answer) = gw
+        .call(
+            "POST",
+            "/hooks/shop/api",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        status, 202,
+        "a JSON content type with an empty body: {answer}"
+    );
     let body = json!({"secret_key": key}).to_string();
     let (status, answer) = gw
         .call(
@@ -33,7 +48,7 @@ async fn bearer_or_body_secret_deploys_and_wrong_or_disabled_do_not() {
     let calls = gw.platform.requests();
     assert_eq!(
         calls.len(),
-        2,
+        3,
         "without an Idempotency-Key every call is a new delivery"
     );
     assert_ne!(
@@ -70,7 +85,7 @@ async fn bearer_or_body_secret_deploys_and_wrong_or_disabled_do_not() {
         )
         .await;
     assert_eq!(status, 403, "{answer}");
-    assert_eq!(gw.calls(), 2);
+    assert_eq!(gw.calls(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
