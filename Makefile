@@ -6,7 +6,7 @@ PLATFORM  ?= 127.0.0.1:3001
 # Set PUBLIC_URL to the address providers reach you at (e.g. a tunnel) for webhook URLs.
 PUBLIC_URL ?=
 
-.PHONY: component host build run test lint clean
+.PHONY: component host build run test lint clean bench fuzz
 
 ## The WebAssembly component (see scripts/build-component.sh for the two build paths).
 component:
@@ -32,6 +32,16 @@ run: build
 ## stopped afterwards, pass or fail).
 test: component
 	scripts/with-redis.sh cargo test --workspace
+
+## Benchmarks (not part of `make test`): core micro-benchmarks, the component in
+## runtime-host, and a load test against adnanh/webhook; writes bench/results.md.
+## Knobs: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_ITERATIONS.
+bench: component
+	bench/run.sh
+
+## Fuzz every target for FUZZ_SECONDS (default 60) each (nightly + cargo-fuzz).
+fuzz:
+	fuzz/run.sh
 
 lint:
 	cargo fmt --all --check
