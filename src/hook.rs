@@ -237,13 +237,17 @@ pub fn evaluate_hook(
                 let key = headers.get_nonempty("idempotency-key");
                 let delivery = delivery_from(key, body, fresh_id);
                 eval.delivery = Some(delivery.clone());
-                let json = json_payload(body_kind, body).ok();
+                // Decoded and parsed once: the secret may be in it, and it must be JSON.
+                let parsed = json_payload(body_kind, body).and_then(|j| {
+                    serde_json::from_slice::<serde_json::Value>(&j)
+                        .map_err(|_| Error::BadPayload("the body is not JSON".into()))
+                });
                 let given = match headers.bearer() {
-                    Some(token) => Some(token.to_string()),
-                    None => json.as_deref().and_then(|j| {
-                        let v: serde_json::Value = serde_json::from_slice(j).ok()?;
-                        v.get("secret_key")?.as_str().map(String::from)
-                    }),
+                    Some(token) => Some(token),
+                    None => parsed
+                        .as_ref()
+                        .ok()
+                        .and_then(|v| v.get("secret_key")?.as_str()),
                 };
                 let given = given.ok_or(Error::Unauthorized("missing secret_key"))?;
                 if !app.api.secret_key.matches(given.as_bytes()) {
@@ -252,10 +256,7 @@ pub fn evaluate_hook(
                 if !app.api.enabled {
                     return Err(Error::TriggerDisabled(Trigger::Api));
                 }
-                let json = json_payload(body_kind, body)?;
-                if serde_json::from_slice::<serde_json::Value>(&json).is_err() {
-                    return Err(Error::BadPayload("the body is not JSON".into()));
-                }
+                parsed?;
                 Ok(Verdict::Deploy(Box::new(DeployEvent {
                     trigger: Trigger::Api,
                     provider: Provider::Api,

@@ -11,6 +11,7 @@ mod gogs;
 pub use bitbucket::Bitbucket;
 pub use gitea::Gitea;
 pub use gitee::Gitee;
+pub(crate) use github::verify_hub_signature;
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use gogs::Gogs;

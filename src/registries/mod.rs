@@ -32,7 +32,6 @@ pub use reference::{normalize_image, ImageRef, DOCKER_HUB};
 
 use serde_json::Value;
 
-use crate::crypto::{unhex, verify_hmac_sha256};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::secret::Secret;
@@ -87,15 +86,8 @@ pub fn from_github(headers: &Headers) -> bool {
 /// - `Authorization` (Harbor's "Auth Header"), when present and not empty, must be
 ///   `image.token`, as `Bearer <token>` or the bare token.
 pub fn authenticate(headers: &Headers, body: &[u8], token: &Secret) -> Result<(), Error> {
-    if let Some(value) = headers.get("x-hub-signature-256") {
-        let signature = value
-            .trim()
-            .strip_prefix("sha256=")
-            .and_then(unhex)
-            .ok_or(Error::Unauthorized("invalid signature"))?;
-        if token.is_empty() || !verify_hmac_sha256(token.expose().as_bytes(), body, &signature) {
-            return Err(Error::Unauthorized("invalid signature"));
-        }
+    if headers.contains("x-hub-signature-256") {
+        crate::providers::verify_hub_signature(headers, "x-hub-signature-256", body, token)?;
     }
     if let Some(value) = headers.get_nonempty("authorization") {
         let given = headers.bearer().unwrap_or(value);
