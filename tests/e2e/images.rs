@@ -520,3 +520,25 @@ fn sha256_hex(data: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn image_bodies_over_64_kib_are_413_before_anything_else() {
+    let gw = Gateway::new();
+    image_app(
+        &gw,
+        json!({"enabled": true, "repository": "docker.io/acme/shop"}),
+    )
+    .await;
+    let path = format!("/hooks/shop/image/{TOKEN}");
+    let json = [("content-type", "application/json")];
+    let big = vec![b' '; 64 * 1024 + 1];
+    let (status, answer) = gw.call("POST", &path, &json, &big).await;
+    assert_eq!(status, 413, "{answer}");
+    let exact = vec![b' '; 64 * 1024];
+    let (status, answer) = gw.call("POST", &path, &json, &exact).await;
+    assert_eq!(
+        status, 400,
+        "64 KiB is within the limit (and is not a payload): {answer}"
+    );
+    assert_eq!(gw.calls(), 0);
+}
