@@ -473,3 +473,31 @@ async fn without_a_delivery_id_the_body_hash_deduplicates() {
     );
     assert_eq!(gw.calls(), 1);
 }
+
+/// The component runs on a 128 KiB shadow stack (build.rs): the deepest JSON the parser
+/// accepts (127 levels below the top) still deploys, and anything deeper is a 400, never
+/// a trap.
+#[tokio::test(flavor = "multi_thread")]
+async fn deeply_nested_payloads_are_parsed_or_refused_not_crashed() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let push: Value = serde_json::from_slice(&fixture("github/push.json")).unwrap();
+    let nested = |depth: usize| {
+        let text = serde_json::to_string(&push).unwrap();
+        let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        format!("{{\"deep\":{deep},{}", &text[1..]).into_bytes()
+    };
+
+    let (status, answer) = gw
+        .github("shop", &secret, "push", "deep-126", &nested(126))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["result"], "deployed");
+
+    let (status, answer) = gw
+        .github("shop", &secret, "push", "deep-5000", &nested(5000))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["result"], "rejected");
+    assert_eq!(gw.platform.requests().len(), 1);
+}
