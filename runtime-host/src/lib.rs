@@ -12,7 +12,9 @@
 //!   [`FileBackend`] with [`HostBuilder::kv_file`], [`RedisBackend`] shared by several
 //!   hosts with [`HostBuilder::kv_redis`]), outbound HTTP (real, or a
 //!   [`FakePlatform`]) and the guest's log lines. Every request runs in a fresh
-//!   instance, as on Spin; concurrent requests run concurrently.
+//!   instance, as on Spin; concurrent requests run concurrently. Instances come from
+//!   wasmtime's pooling allocator ([`MAX_INSTANCES`] slots per [`Runtime`]); a request
+//!   beyond that waits for a slot.
 //!
 //! Only the store `default` opens (as with Spin's `key_value_stores = ["default"]`).
 //!
@@ -62,6 +64,7 @@ pub use crate::redis::{RedisBackend, DEFAULT_TIMEOUT as REDIS_TIMEOUT};
 pub use fake::{FakePlatform, RecordedRequest};
 pub use host::{
     Host, HostBuilder, Runtime, ACCESS_LOG_PREFIX, COMPONENT_RELATIVE_PATH, GUEST_LOG_PREFIX,
+    MAX_INSTANCES,
 };
 pub use kv::{FileBackend, KvBackend, MemoryBackend};
 pub use logs::DEFAULT_LOG_CAPACITY;
