@@ -95,4 +95,24 @@ for name in ["invalid_signature", "ignored_other_branch", "deploy"]:
         p(f"| {name} | {server} | {r['status']} `{r['answer'][:50].replace('`', '')}` | {float(r['rps']):.0f} | "
           f"{ms(r['p50_us'])} | {ms(r['p99_us'])} | {r['requests']} | {r['non2xx']} | {r['errors']} | {ratio} |")
 p()
+
+p("### At half of autodeploy's peak")
+p()
+p("The same requests, paced (`bench/load/paced.lua`): each connection waits so that the "
+  "offered rate is at most half of the peak measured above. \"In the host\" is the "
+  "host's own access-log duration (request parsed → response headers, 0.1 ms "
+  "resolution); \"client\" is what wrk saw.")
+p()
+p("| path | pace per connection | requests/s | host p50 | host p99 | host max | client p50 | client p99 |")
+p("|---|---:|---:|---:|---:|---:|---:|---:|")
+for line in read("load.txt").splitlines():
+    if not line.startswith("HALF "):
+        continue
+    name = line.split()[1]
+    kv = dict(re.findall(r"(\w+)=([\d.]+)", line))
+    durs = sorted(float(m) for m in re.findall(r" (\d+(?:\.\d+)?)ms$", read(f"half-{name}.log"), re.M))
+    pct = lambda q: f"{durs[min(len(durs) - 1, int(q * len(durs)))]:.1f} ms" if durs else "–"
+    p(f"| {name} | {kv.get('pace_ms')} ms | {float(kv.get('rps', 0)):.0f} | {pct(0.50)} | {pct(0.99)} | "
+      f"{(f'{durs[-1]:.1f} ms' if durs else '–')} | {ms(kv.get('p50_us', 0))} | {ms(kv.get('p99_us', 0))} |")
+p()
 p("The raw outputs (criterion, wrk, server logs) are in `bench/target/load/`.")

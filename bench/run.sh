@@ -95,6 +95,17 @@ for s in "${scenarios[@]}"; do
       | tee -a "$work/load.txt" | grep '^RESULT\|Non-2xx' | tr '\n' ' ')
     echo "SCENARIO $name $server status=$answer answer=\"$snippet\" $line" | tee -a "$work/load.txt" >&2
   done
+  # Half of autodeploy's peak, paced: latency inside the host from its access log
+  # (request parsed → response headers), and the client's view.
+  peak=$(grep "^SCENARIO $name autodeploy " "$work/load.txt" | sed 's/.* rps=\([0-9.]*\).*/\1/')
+  pace=$(awk -v c="$CONNS" -v r="$peak" 'BEGIN { p = int(c * 1000 * 2 / r + 0.999); print (p < 1 ? 1 : p) }')
+  from=$(($(wc -l <"$work/host.log") + 1))
+  line=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
+    -s "$here/load/paced.lua" "$ours" -- "$work/$body" "$sig" "$mode" "$name-half-$$" "$pace" \
+    | tee -a "$work/load.txt" | grep '^RESULT' | tr '\n' ' ')
+  sleep 1 # the host's log writer catches up
+  tail -n +"$from" "$work/host.log" | grep '^\[host\] POST /hooks/' >"$work/half-$name.log" || true
+  echo "HALF $name pace_ms=$pace $line" | tee -a "$work/load.txt" >&2
 done
 
 python3 "$here/report.py" "$work" "$DURATION" "$CONNS" "$THREADS" "$component" >"$out"
