@@ -87,7 +87,7 @@ impl Runtime {
         let bytes = std::fs::read(&path)
             .with_context(|| format!("reading component {}", path.display()))?;
 
-        let (engine, slots) = new_engine()?;
+        let engine = new_engine()?;
         let component = wt(Component::new(&engine, &bytes))
             .with_context(|| format!("compiling component {}", path.display()))?;
 
@@ -115,7 +115,7 @@ impl Runtime {
             inner: Arc::new(RuntimeInner {
                 path,
                 engine,
-                slots: Arc::new(Semaphore::new(slots)),
+                slots: Arc::new(Semaphore::new(MAX_INSTANCES as usize)),
                 component,
                 proxy,
                 trigger,
@@ -194,9 +194,9 @@ const DECOMMIT_BATCH: usize = 32;
 /// async stack and metadata come from slots reserved once and reset (copy-on-write
 /// from the component's memory image) when the instance ends, instead of being mapped
 /// and unmapped per request. When the pool cannot be reserved (a tight address-space
-/// limit), fall back to on-demand allocation. Returns the engine and how many instances
-/// may be alive at once.
-fn new_engine() -> anyhow::Result<(Engine, usize)> {
+/// limit), fall back to on-demand allocation; [`MAX_INSTANCES`] still bounds how many
+/// instances are alive at once.
+fn new_engine() -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(MAX_INSTANCES)
         // The component is one core module plus the toolchain's small shim modules.
@@ -213,18 +213,14 @@ fn new_engine() -> anyhow::Result<(Engine, usize)> {
         .decommit_batch_size(DECOMMIT_BATCH);
     let mut config = Config::new();
     config.wasm_component_model(true);
+    let on_demand = config.clone();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    match Engine::new(&config) {
-        Ok(engine) => Ok((engine, MAX_INSTANCES as usize)),
-        Err(e) => {
-            eprintln!(
-                "{ACCESS_LOG_PREFIX}pooling allocator unavailable ({e}); allocating per instance"
-            );
-            let mut config = Config::new();
-            config.wasm_component_model(true);
-            Ok((wt(Engine::new(&config))?, MAX_INSTANCES as usize))
-        }
-    }
+    Engine::new(&config).or_else(|e| {
+        eprintln!(
+            "{ACCESS_LOG_PREFIX}pooling allocator unavailable ({e}); allocating per instance"
+        );
+        wt(Engine::new(&on_demand))
+    })
 }
 
 // ---------------------------------------------------------------------------------------
