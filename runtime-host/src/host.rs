@@ -213,6 +213,9 @@ fn new_engine() -> anyhow::Result<Engine> {
         .decommit_batch_size(DECOMMIT_BATCH);
     let mut config = Config::new();
     config.wasm_component_model(true);
+    if std::env::var_os("AUTODEPLOY_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let on_demand = config.clone();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).or_else(|e| {
