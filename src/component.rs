@@ -175,10 +175,12 @@ impl Host for SpinHost {
         send(req, timeout)
     }
 
+    // The clock and stderr are called through their WASI 0.2 interfaces, not std:
+    // std reaches them through wasi-libc, and the fallback build's libc is the preview1
+    // one, which makes the linker add the 10 KB preview1 adapter for two calls.
     fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        let now = wasi::clocks::wall_clock::now();
+        now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
     }
 
     fn fill_random(&self, buf: &mut [u8]) {
@@ -187,7 +189,16 @@ impl Host for SpinHost {
     }
 
     fn log(&self, line: &str) {
-        eprintln!("{line}");
+        let mut text = Vec::with_capacity(line.len() + 1);
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
+        let stderr = wasi::cli::stderr::get_stderr();
+        // One call writes at most 4096 bytes.
+        for chunk in text.chunks(4096) {
+            if stderr.blocking_write_and_flush(chunk).is_err() {
+                break;
+            }
+        }
     }
 }
 

@@ -61,12 +61,26 @@ fn imports_only_the_contracts_interfaces_and_exports_both() {
     );
 }
 
+/// The size goal is 300 KB (300,000 bytes). `scripts/build-component.sh` notes which
+/// path built the component: the fallback path (this project's machines) builds std
+/// itself and drops panic messages, and is held to the goal; a rustup-target build
+/// keeps std's panic machinery and gets 400 KiB.
 #[test]
-fn the_component_stays_under_400_kb() {
-    let size = std::fs::metadata(autodeploy_host::Runtime::default_component_path())
-        .unwrap()
-        .len();
-    assert!(size <= 400 * 1024, "component is {size} bytes");
+fn the_component_stays_within_its_size_budget() {
+    let path = autodeploy_host::Runtime::default_component_path();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let mut note = path.into_os_string();
+    note.push(".build");
+    let built_by = std::fs::read_to_string(note).unwrap_or_default();
+    let budget = match built_by.trim() {
+        "fallback" => 300_000,
+        _ => 400 * 1024,
+    };
+    assert!(
+        size <= budget,
+        "component is {size} bytes, budget {budget} ({})",
+        built_by.trim()
+    );
 }
 
 fn config(status: &str) -> String {
