@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
@@ -11,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -404,10 +404,11 @@ pub struct Host {
 
 /// The response of the component's incoming handler, and the task still running the
 /// guest (it may stream the body after the head; it ends with the guest's result).
-pub(crate) type Handled = (
-    hyper::Response<HyperOutgoingBody>,
-    JoinHandle<anyhow::Result<()>>,
-);
+pub(crate) type Handled = (hyper::Response<HyperOutgoingBody>, GuestRun);
+
+/// The rest of one guest's run once it has set its response (it may still be writing
+/// the body, or logging): the caller drives it alongside the body, on its own task.
+pub(crate) type GuestRun = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 impl Host {
     /// Start configuring a host for `runtime`.
@@ -506,9 +507,9 @@ impl Host {
         let req = req.map(|body| Full::new(Bytes::from(body)));
         let (response, guest) = self.handle(req, None).await?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await;
-        // Wait for the guest to finish (its log lines are all in by then).
-        let finished = guest.await.map_err(|e| anyhow!("guest task failed: {e}"))?;
+        // Drive the guest while reading its body, and wait for it to finish (its log
+        // lines are all in by then).
+        let (body, finished) = tokio::join!(body.collect(), guest);
         let body = body
             .map_err(|e| anyhow!("reading the response body: {e}"))?
             .to_bytes()
@@ -539,7 +540,9 @@ impl Host {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let outparam = wt(store.data_mut().http().new_response_outparam(tx))?;
 
-        let guest = tokio::spawn(async move {
+        // The guest runs on the caller's task, not a spawned one: a spawn hands the
+        // request to another worker thread and back (two wake-ups per request).
+        let mut guest: GuestRun = Box::pin(async move {
             let result = wt(proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, outparam)
@@ -550,18 +553,31 @@ impl Host {
             drop(slot);
             result
         });
-
-        match rx.await {
-            Ok(Ok(response)) => Ok((response, guest)),
-            Ok(Err(code)) => {
-                let _ = guest.await;
+        let mut rx = rx;
+        let (answer, finished) = tokio::select! {
+            biased;
+            answer = &mut rx => (answer, None),
+            finished = &mut guest => (rx.await, Some(finished)),
+        };
+        match (answer, finished) {
+            (Ok(Ok(response)), None) => Ok((response, guest)),
+            (Ok(Ok(response)), Some(finished)) => {
+                Ok((response, Box::pin(std::future::ready(finished))))
+            }
+            (Ok(Err(code)), finished) => {
+                if finished.is_none() {
+                    let _ = guest.await;
+                }
                 bail!("the component answered with error code {code:?}")
             }
-            Err(_) => match guest.await {
-                Ok(Err(e)) => Err(e),
-                Ok(Ok(())) => bail!("the component did not set a response"),
-                Err(e) => bail!("guest task failed: {e}"),
-            },
+            (Err(_), finished) => {
+                let finished = match finished {
+                    Some(finished) => finished,
+                    None => guest.await,
+                };
+                finished?;
+                bail!("the component did not set a response")
+            }
         }
     }
 

@@ -2,18 +2,21 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::Error as HttpError;
 
-use crate::host::Host;
+use crate::host::{GuestRun, Host};
 
 /// The routes the component serves (printed on start).
 pub const ROUTES: [&str; 5] = [
@@ -65,18 +68,9 @@ impl Host {
             .map(|pq| pq.as_str().to_string())
             .unwrap_or_else(|| "/".to_string());
         let response = match self.handle(req, Some(peer)).await {
+            // The guest may still be writing the body: the body drives it.
             Ok((response, guest)) => {
-                // The guest may still be streaming the body: report its failure, if any.
-                tokio::spawn(async move {
-                    match guest.await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX),
-                        Err(e) => {
-                            eprintln!("{}error: guest task: {e}", crate::host::ACCESS_LOG_PREFIX)
-                        }
-                    }
-                });
-                response
+                response.map(|body| GuestBody::new(body, guest).boxed_unsync())
             }
             Err(e) => {
                 eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX);
@@ -129,6 +123,62 @@ impl Server {
     /// Run [`run`](Self::run) on a new task.
     pub fn spawn(self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
         tokio::spawn(self.run())
+    }
+}
+
+/// A response body that also drives the rest of its guest's run (the guest writes the
+/// body, and may log after it), on the connection's own task. If the connection drops
+/// the body first (the client went away), the guest finishes on a task of its own:
+/// whatever it still does (a delivery log entry) is not cut short.
+struct GuestBody {
+    body: HyperOutgoingBody,
+    guest: Option<GuestRun>,
+}
+
+impl GuestBody {
+    fn new(body: HyperOutgoingBody, guest: GuestRun) -> Self {
+        Self {
+            body,
+            guest: Some(guest),
+        }
+    }
+
+    fn report(result: anyhow::Result<()>) {
+        if let Err(e) = result {
+            eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX);
+        }
+    }
+}
+
+impl Body for GuestBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        if let Some(guest) = self.guest.as_mut() {
+            if let Poll::Ready(result) = guest.as_mut().poll(cx) {
+                self.guest = None;
+                Self::report(result);
+            }
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for GuestBody {
+    fn drop(&mut self) {
+        if let Some(guest) = self.guest.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { Self::report(guest.await) });
+            }
+        }
     }
 }
 
