@@ -5,7 +5,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use bytes::Bytes;
@@ -249,6 +251,18 @@ struct Shared {
 
 struct Hooks {
     fake: Option<FakePlatform>,
+    /// Time this instance spent waiting for outbound calls (until each answer's
+    /// headers), in microseconds: the access log shows it next to the total.
+    outbound_us: Arc<AtomicU64>,
+}
+
+impl Hooks {
+    fn new(fake: Option<FakePlatform>) -> Self {
+        Self {
+            fake,
+            outbound_us: Arc::new(AtomicU64::new(0)),
+        }
+    }
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
@@ -261,20 +275,28 @@ impl WasiHttpHooks for Hooks {
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
-        match self.fake.clone() {
-            Some(fake) => Box::new(async move {
-                let response = fake.answer(request, options).await?;
-                Ok((response, Box::new(async { Ok(()) }) as IoFuture))
-            }),
-            None => Box::new(async move {
-                let (response, io) =
-                    wasmtime_wasi_http::default_send_request(request, options).await?;
-                Ok((
-                    response.map(BodyExt::boxed_unsync),
-                    Box::new(io) as IoFuture,
-                ))
-            }),
-        }
+        let fake = self.fake.clone();
+        let outbound_us = self.outbound_us.clone();
+        Box::new(async move {
+            let start = Instant::now();
+            let answer = match fake {
+                Some(fake) => fake
+                    .answer(request, options)
+                    .await
+                    .map(|response| (response, Box::new(async { Ok(()) }) as IoFuture)),
+                None => wasmtime_wasi_http::default_send_request(request, options)
+                    .await
+                    .map(|(response, io)| {
+                        (
+                            response.map(BodyExt::boxed_unsync),
+                            Box::new(io) as IoFuture,
+                        )
+                    }),
+            };
+            let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            outbound_us.fetch_add(waited, Ordering::Relaxed);
+            answer
+        })
     }
 }
 
@@ -404,7 +426,13 @@ pub struct Host {
 
 /// The response of the component's incoming handler, and the task still running the
 /// guest (it may stream the body after the head; it ends with the guest's result).
-pub(crate) type Handled = (hyper::Response<HyperOutgoingBody>, GuestRun);
+pub(crate) struct Handled {
+    pub(crate) response: hyper::Response<HyperOutgoingBody>,
+    /// The rest of the guest's run.
+    pub(crate) guest: GuestRun,
+    /// How long the guest waited for outbound calls before it answered.
+    pub(crate) outbound: Option<Duration>,
+}
 
 /// The rest of one guest's run once it has set its response (it may still be writing
 /// the body, or logging): the caller drives it alongside the body, on its own task.
@@ -485,9 +513,7 @@ impl Host {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            hooks: Hooks {
-                fake: self.shared.fake.clone(),
-            },
+            hooks: Hooks::new(self.shared.fake.clone()),
             shared: self.shared.clone(),
         };
         Store::new(&self.runtime.inner.engine, ctx)
@@ -505,7 +531,9 @@ impl Host {
         req: http::Request<Vec<u8>>,
     ) -> anyhow::Result<http::Response<Vec<u8>>> {
         let req = req.map(|body| Full::new(Bytes::from(body)));
-        let (response, guest) = self.handle(req, None).await?;
+        let Handled {
+            response, guest, ..
+        } = self.handle(req, None).await?;
         let (parts, body) = response.into_parts();
         // Drive the guest while reading its body, and wait for it to finish (its log
         // lines are all in by then).
@@ -531,6 +559,7 @@ impl Host {
         let req = prepare_request(req, client)?;
         let slot = self.slot().await?;
         let mut store = self.new_store();
+        let outbound_us = store.data().hooks.outbound_us.clone();
         let proxy = wt(self.runtime.inner.proxy.instantiate_async(&mut store).await)
             .context("instantiating the component")?;
         let incoming = wt(store
@@ -559,11 +588,19 @@ impl Host {
             answer = &mut rx => (answer, None),
             finished = &mut guest => (rx.await, Some(finished)),
         };
+        let outbound = match outbound_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        };
         match (answer, finished) {
-            (Ok(Ok(response)), None) => Ok((response, guest)),
-            (Ok(Ok(response)), Some(finished)) => {
-                Ok((response, Box::pin(std::future::ready(finished))))
-            }
+            (Ok(Ok(response)), finished) => Ok(Handled {
+                response,
+                guest: match finished {
+                    None => guest,
+                    Some(finished) => Box::pin(std::future::ready(finished)),
+                },
+                outbound,
+            }),
             (Ok(Err(code)), finished) => {
                 if finished.is_none() {
                     let _ = guest.await;
@@ -989,9 +1026,7 @@ mod tests {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
-            hooks: Hooks {
-                fake: shared.fake.clone(),
-            },
+            hooks: Hooks::new(shared.fake.clone()),
             shared: shared.clone(),
         }
     }
@@ -1168,9 +1203,7 @@ mod tests {
     #[tokio::test]
     async fn fake_platform_records_and_answers() {
         let fake = FakePlatform::new();
-        let mut hooks = Hooks {
-            fake: Some(fake.clone()),
-        };
+        let mut hooks = Hooks::new(Some(fake.clone()));
         assert_eq!(
             call(&mut hooks, outbound(r#"{"app":"shop"}"#), None)
                 .await

@@ -67,10 +67,15 @@ impl Host {
             .path_and_query()
             .map(|pq| pq.as_str().to_string())
             .unwrap_or_else(|| "/".to_string());
+        let mut outbound = None;
         let response = match self.handle(req, Some(peer)).await {
             // The guest may still be writing the body: the body drives it.
-            Ok((response, guest)) => {
-                response.map(|body| GuestBody::new(body, guest).boxed_unsync())
+            Ok(handled) => {
+                outbound = handled.outbound;
+                let guest = handled.guest;
+                handled
+                    .response
+                    .map(|body| GuestBody::new(body, guest).boxed_unsync())
             }
             Err(e) => {
                 eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX);
@@ -82,6 +87,7 @@ impl Host {
             &path,
             response.status().as_u16(),
             start.elapsed(),
+            outbound,
         ));
         response
     }
@@ -196,13 +202,26 @@ fn text_response(status: u16, text: &'static str) -> hyper::Response<HyperOutgoi
 }
 
 /// One access-log line: `METHOD PATH STATUS DURATION`, with the path redacted by
-/// [`redact_path`]. Headers and bodies are never logged.
-pub fn access_line(method: &str, path_and_query: &str, status: u16, elapsed: Duration) -> String {
-    format!(
+/// [`redact_path`], and `(outbound DURATION)` when the guest waited for outbound calls
+/// (the deploy call) before it answered: that much of the duration was the other
+/// side's. Headers and bodies are never logged.
+pub fn access_line(
+    method: &str,
+    path_and_query: &str,
+    status: u16,
+    elapsed: Duration,
+    outbound: Option<Duration>,
+) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut line = format!(
         "{method} {} {status} {:.1}ms",
         redact_path(path_and_query),
-        elapsed.as_secs_f64() * 1000.0
-    )
+        ms(elapsed)
+    );
+    if let Some(outbound) = outbound {
+        line.push_str(&format!(" (outbound {:.1}ms)", ms(outbound)));
+    }
+    line
 }
 
 /// The path as the access log shows it: image-hook tokens replaced by `***` (everything
@@ -423,9 +442,18 @@ mod tests {
             "/hooks/shop/image/s3cr3t-token",
             202,
             Duration::from_micros(3250),
+            None,
         );
         assert_eq!(line, "POST /hooks/shop/image/*** 202 3.2ms");
         assert!(!line.contains("s3cr3t"));
+        let line = access_line(
+            "POST",
+            "/hooks/shop/git",
+            202,
+            Duration::from_micros(3250),
+            Some(Duration::from_micros(2140)),
+        );
+        assert_eq!(line, "POST /hooks/shop/git 202 3.2ms (outbound 2.1ms)");
     }
 
     #[test]

@@ -247,3 +247,60 @@ async fn the_body_limit_holds_for_a_chunked_body_over_http() {
     assert_eq!(gw.calls(), 0);
     serving.abort();
 }
+
+/// Served over real HTTP, the access log says how much of a deploy's time was the
+/// platform's (the outbound call), and says nothing of the sort where no call was made.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_log_shows_the_time_spent_waiting_for_the_platform() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    gw.platform
+        .set_delay(Some(std::time::Duration::from_millis(120)));
+    let server = gw.host.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = server.local_addr();
+    let serving = server.spawn();
+
+    let body = fixture("github/push.json");
+    let post = |signature: String| {
+        let head = format!(
+            "POST /hooks/shop/git HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+             x-github-event: push\r\nx-github-delivery: timed-1\r\n\
+             x-hub-signature-256: {signature}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        let body = body.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.write_all(&body).await.unwrap();
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.unwrap();
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    let answer = post(sign("not-the-secret", &body)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let answer = post(sign(&secret, &body)).await;
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert_eq!(gw.calls(), 1);
+
+    let lines = gw.host.access_logs();
+    let hooks: Vec<&String> = lines.iter().filter(|l| l.contains("/hooks/")).collect();
+    assert_eq!(hooks.len(), 2, "{lines:?}");
+    assert!(
+        hooks[0].starts_with("POST /hooks/shop/git 401 "),
+        "{lines:?}"
+    );
+    assert!(
+        !hooks[0].contains("outbound"),
+        "no call was made: {lines:?}"
+    );
+    let outbound_ms: f64 = hooks[1]
+        .strip_prefix("POST /hooks/shop/git 202 ")
+        .and_then(|rest| rest.split_once(" (outbound "))
+        .and_then(|(_, ms)| ms.strip_suffix("ms)"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no outbound time: {lines:?}"));
+    assert!(outbound_ms >= 120.0, "{lines:?}");
+    serving.abort();
+}
