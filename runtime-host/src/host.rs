@@ -424,8 +424,8 @@ pub struct Host {
     shared: Arc<Shared>,
 }
 
-/// The response of the component's incoming handler, and the task still running the
-/// guest (it may stream the body after the head; it ends with the guest's result).
+/// The response of the component's incoming handler, and the rest of the guest's run
+/// (it may stream the body after the head; it ends with the guest's result).
 pub(crate) struct Handled {
     pub(crate) response: hyper::Response<HyperOutgoingBody>,
     /// The rest of the guest's run.
@@ -437,6 +437,39 @@ pub(crate) struct Handled {
 /// The rest of one guest's run once it has set its response (it may still be writing
 /// the body, or logging): the caller drives it alongside the body, on its own task.
 pub(crate) type GuestRun = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Let a guest's run finish on a task of its own (its caller went away: the client
+/// closed the connection). The guest must not be cut short: after a platform accepted a
+/// deploy it still records the delivery, or a retry would find it claimed forever.
+pub(crate) fn detach(guest: GuestRun) {
+    let report = |result: anyhow::Result<()>| {
+        if let Err(e) = result {
+            eprintln!("{ACCESS_LOG_PREFIX}error: {e:#}");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(async move { report(guest.await) })),
+        Err(_) => eprintln!("{ACCESS_LOG_PREFIX}error: a guest was dropped outside the runtime"),
+    }
+}
+
+/// Owns a guest's run while [`Host::handle`] waits for its answer; dropped before that
+/// (the connection closed), it detaches the run instead of cancelling it.
+struct Running(Option<GuestRun>);
+
+impl Running {
+    fn take(&mut self) -> GuestRun {
+        self.0.take().expect("the guest's run is taken once")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(guest) = self.0.take() {
+            detach(guest);
+        }
+    }
+}
 
 impl Host {
     /// Start configuring a host for `runtime`.
@@ -571,7 +604,7 @@ impl Host {
 
         // The guest runs on the caller's task, not a spawned one: a spawn hands the
         // request to another worker thread and back (two wake-ups per request).
-        let mut guest: GuestRun = Box::pin(async move {
+        let guest: GuestRun = Box::pin(async move {
             let result = wt(proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, outparam)
@@ -582,12 +615,17 @@ impl Host {
             drop(slot);
             result
         });
+        let mut running = Running(Some(guest));
         let mut rx = rx;
-        let (answer, finished) = tokio::select! {
-            biased;
-            answer = &mut rx => (answer, None),
-            finished = &mut guest => (rx.await, Some(finished)),
+        let (answer, finished) = {
+            let guest = running.0.as_mut().expect("the guest's run is set");
+            tokio::select! {
+                biased;
+                answer = &mut rx => (answer, None),
+                finished = guest => (rx.await, Some(finished)),
+            }
         };
+        let guest = running.take();
         let outbound = match outbound_us.load(Ordering::Relaxed) {
             0 => None,
             us => Some(Duration::from_micros(us)),

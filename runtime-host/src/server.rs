@@ -16,7 +16,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::Error as HttpError;
 
-use crate::host::{GuestRun, Host};
+use crate::host::{detach, GuestRun, Host};
 
 /// The routes the component serves (printed on start).
 pub const ROUTES: [&str; 5] = [
@@ -148,12 +148,6 @@ impl GuestBody {
             guest: Some(guest),
         }
     }
-
-    fn report(result: anyhow::Result<()>) {
-        if let Err(e) = result {
-            eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX);
-        }
-    }
 }
 
 impl Body for GuestBody {
@@ -167,7 +161,9 @@ impl Body for GuestBody {
         if let Some(guest) = self.guest.as_mut() {
             if let Poll::Ready(result) = guest.as_mut().poll(cx) {
                 self.guest = None;
-                Self::report(result);
+                if let Err(e) = result {
+                    eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX);
+                }
             }
         }
         Pin::new(&mut self.body).poll_frame(cx)
@@ -181,9 +177,7 @@ impl Body for GuestBody {
 impl Drop for GuestBody {
     fn drop(&mut self) {
         if let Some(guest) = self.guest.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move { Self::report(guest.await) });
-            }
+            detach(guest);
         }
     }
 }

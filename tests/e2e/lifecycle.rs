@@ -304,3 +304,52 @@ async fn the_access_log_shows_the_time_spent_waiting_for_the_platform() {
     assert!(outbound_ms >= 120.0, "{lines:?}");
     serving.abort();
 }
+
+/// A sender that hangs up while the platform is still answering does not cut the
+/// delivery short: the instance finishes on its own, the deploy is recorded, and the
+/// sender's retry is answered as a duplicate instead of finding the delivery claimed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_hanging_up_mid_deploy_does_not_cut_the_delivery_short() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    gw.platform
+        .set_delay(Some(std::time::Duration::from_millis(400)));
+    let server = gw.host.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = server.local_addr();
+    let serving = server.spawn();
+
+    let body = fixture("github/push.json");
+    let head = format!(
+        "POST /hooks/shop/git HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         x-github-event: push\r\nx-github-delivery: hung-up-1\r\n\
+         x-hub-signature-256: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        sign(&secret, &body),
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(stream); // the sender gives up while the platform is still answering
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gw
+        .host
+        .logs()
+        .iter()
+        .any(|l| l.contains("id=hung-up-1") && l.contains("result=deployed"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delivery was never recorded: {:?}",
+            gw.host.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(gw.calls(), 1);
+    gw.platform.set_delay(None);
+    let (status, answer) = gw.github("shop", &secret, "push", "hung-up-1", &body).await;
+    assert_eq!(status, 200, "the retry is a duplicate: {answer}");
+    assert_eq!(gw.calls(), 1, "and makes no second call");
+    serving.abort();
+}
