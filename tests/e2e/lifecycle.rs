@@ -262,12 +262,7 @@ async fn the_access_log_shows_the_time_spent_waiting_for_the_platform() {
 
     let body = fixture("github/push.json");
     let post = |signature: String| {
-        let head = format!(
-            "POST /hooks/shop/git HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
-             x-github-event: push\r\nx-github-delivery: timed-1\r\n\
-             x-hub-signature-256: {signature}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
+        let head = push_head(addr, "timed-1", &signature, body.len());
         let body = body.clone();
         async move {
             let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -319,13 +314,7 @@ async fn a_sender_hanging_up_mid_deploy_does_not_cut_the_delivery_short() {
     let serving = server.spawn();
 
     let body = fixture("github/push.json");
-    let head = format!(
-        "POST /hooks/shop/git HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
-         x-github-event: push\r\nx-github-delivery: hung-up-1\r\n\
-         x-hub-signature-256: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        sign(&secret, &body),
-        body.len()
-    );
+    let head = push_head(addr, "hung-up-1", &sign(&secret, &body), body.len());
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body).await.unwrap();
@@ -352,4 +341,13 @@ async fn a_sender_hanging_up_mid_deploy_does_not_cut_the_delivery_short() {
     assert_eq!(status, 200, "the retry is a duplicate: {answer}");
     assert_eq!(gw.calls(), 1, "and makes no second call");
     serving.abort();
+}
+
+/// The head of a GitHub push delivery to `/hooks/shop/git`, sent by hand over HTTP/1.1.
+fn push_head(addr: std::net::SocketAddr, delivery: &str, signature: &str, length: usize) -> String {
+    format!(
+        "POST /hooks/shop/git HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         x-github-event: push\r\nx-github-delivery: {delivery}\r\n\
+         x-hub-signature-256: {signature}\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
+    )
 }
