@@ -461,6 +461,13 @@ impl Running {
     fn take(&mut self) -> GuestRun {
         self.0.take().expect("the guest's run is taken once")
     }
+
+    /// Run the guest to its end here (dropped meanwhile, the run is detached).
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        let result = self.0.as_mut().expect("the guest's run is set").await;
+        self.0 = None;
+        result
+    }
 }
 
 impl Drop for Running {
@@ -617,40 +624,38 @@ impl Host {
         });
         let mut running = Running(Some(guest));
         let mut rx = rx;
-        let (answer, finished) = {
+        let ended_first = {
             let guest = running.0.as_mut().expect("the guest's run is set");
             tokio::select! {
                 biased;
-                answer = &mut rx => (answer, None),
-                finished = guest => (rx.await, Some(finished)),
+                answer = &mut rx => Ok(answer),
+                finished = guest => Err(finished),
             }
         };
-        let guest = running.take();
+        let answer = match ended_first {
+            Ok(answer) => answer,
+            Err(finished) => {
+                // The guest ended before (or without) answering: keep its result.
+                running.0 = Some(Box::pin(std::future::ready(finished)));
+                rx.await
+            }
+        };
         let outbound = match outbound_us.load(Ordering::Relaxed) {
             0 => None,
             us => Some(Duration::from_micros(us)),
         };
-        match (answer, finished) {
-            (Ok(Ok(response)), finished) => Ok(Handled {
+        match answer {
+            Ok(Ok(response)) => Ok(Handled {
                 response,
-                guest: match finished {
-                    None => guest,
-                    Some(finished) => Box::pin(std::future::ready(finished)),
-                },
+                guest: running.take(),
                 outbound,
             }),
-            (Ok(Err(code)), finished) => {
-                if finished.is_none() {
-                    let _ = guest.await;
-                }
+            Ok(Err(code)) => {
+                let _ = running.finish().await;
                 bail!("the component answered with error code {code:?}")
             }
-            (Err(_), finished) => {
-                let finished = match finished {
-                    Some(finished) => finished,
-                    None => guest.await,
-                };
-                finished?;
+            Err(_) => {
+                running.finish().await?;
                 bail!("the component did not set a response")
             }
         }
