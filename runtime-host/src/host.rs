@@ -15,7 +15,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, Resource, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -179,8 +181,10 @@ pub const MAX_INSTANCES: u32 = 1000;
 const MAX_MEMORY_BYTES: usize = 256 << 20;
 
 /// How much of a linear memory stays resident when its slot is reset for the next
-/// instance: reset by `memset` instead of `madvise`, so the next request takes no page
-/// faults there. The component (`build.rs`) puts a 128 KiB stack, then its data, then
+/// instance: reset in place instead of `madvise`, so the next request takes no page
+/// faults there. On Linux ≥ 6.7 the `PAGEMAP_SCAN` ioctl finds the pages the instance
+/// dirtied and only those are reset (a `memset` of all 512 KiB was 9% of the host's CPU
+/// per request); elsewhere the whole region is `memset`. The component (`build.rs`) puts a 128 KiB stack, then its data, then
 /// its heap at the bottom of memory: 512 KiB holds a typical request's whole working
 /// set. Measured with `perf stat` under load: page faults per request 14 → ~1.
 const MEMORY_KEEP_RESIDENT: usize = 512 << 10;
@@ -212,7 +216,8 @@ fn new_engine() -> anyhow::Result<Engine> {
         .max_memory_size(MAX_MEMORY_BYTES)
         .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
         .table_keep_resident(TABLE_KEEP_RESIDENT)
-        .decommit_batch_size(DECOMMIT_BATCH);
+        .decommit_batch_size(DECOMMIT_BATCH)
+        .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
     config.wasm_component_model(true);
     if std::env::var_os("AUTODEPLOY_PERFMAP").is_some() {
