@@ -63,8 +63,20 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
   --var "platform_url=http://127.0.0.1:$PLATFORM_PORT" \
   --var platform_token=bench-platform-token \
   "$component" >"$work/host.log" 2>&1 & pids+=($!)
+host_pid=$!
 sed "s/@SECRET@/$SECRET/" "$here/load/hooks.json.tmpl" >"$work/hooks.json"
 webhook -hooks "$work/hooks.json" -ip 127.0.0.1 -port "$PEER_PORT" >"$work/webhook.log" 2>&1 & pids+=($!)
+peer_pid=$!
+# CPU time a server used (user + system, its waited-for children included: webhook's
+# /bin/true), in clock ticks; not the stub platform's, which stands for the platform.
+ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# `cpu_us=` per request from the ticks around one wrk run and its RESULT line.
+cpu_per_request() {
+  awk -v t="$1" -v hz="$hz" -v line="$2" 'BEGIN {
+    n = 0; if (match(line, /requests=[0-9]+/)) n = substr(line, RSTART + 9, RLENGTH - 9)
+    printf "cpu_us=%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }'
+}
 wait_port "$PLATFORM_PORT"; wait_port "$HOST_PORT"; wait_port "$PEER_PORT"
 curl -fsS -X PUT "http://127.0.0.1:$HOST_PORT/api/apps/shop" \
   -H 'authorization: Bearer bench-admin-token' -H 'content-type: application/json' \
@@ -82,7 +94,7 @@ scenarios=(
 for s in "${scenarios[@]}"; do
   read -r name body sig mode <<<"$s"
   for server in autodeploy webhook; do
-    url=$ours; [ $server = webhook ] && url=$peer
+    url=$ours pid=$host_pid; [ $server = webhook ] && url=$peer pid=$peer_pid
     # One request first, to record what the server answers on this path.
     answer=$(curl -sS -o "$work/answer.txt" -w '%{http_code}' -X POST "$url" \
       -H 'content-type: application/json' -H 'x-github-event: push' \
@@ -90,10 +102,12 @@ for s in "${scenarios[@]}"; do
       --data-binary @"$work/$body")
     snippet=$(head -c 80 "$work/answer.txt" | tr -d '\n|"')
     echo "== wrk $name $server (first answer $answer: $snippet)" >&2
+    t0=$(ticks "$pid")
     line=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
       -s "$here/load/hook.lua" "$url" -- "$work/$body" "$sig" "$mode" "$name-$server-$$" \
       | tee -a "$work/load.txt" | grep '^RESULT\|Non-2xx' | tr '\n' ' ')
-    echo "SCENARIO $name $server status=$answer answer=\"$snippet\" $line" | tee -a "$work/load.txt" >&2
+    cpu=$(cpu_per_request $(($(ticks "$pid") - t0)) "$line")
+    echo "SCENARIO $name $server status=$answer answer=\"$snippet\" $line $cpu" | tee -a "$work/load.txt" >&2
   done
   # Half of autodeploy's peak, paced: latency inside the host from its access log
   # (request parsed → response headers), and the client's view.
@@ -107,6 +121,15 @@ for s in "${scenarios[@]}"; do
   tail -n +"$from" "$work/host.log" | grep '^\[host\] POST /hooks/' >"$work/half-$name.log" || true
   echo "HALF $name pace_ms=$pace $line" | tee -a "$work/load.txt" >&2
 done
+
+# The floor: a fresh instance that does no work (GET /healthz). No path of the component
+# can be served faster than this by this host on this machine.
+echo "== wrk floor (GET /healthz) autodeploy" >&2
+t0=$(ticks "$host_pid")
+line=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$here/load/hook.lua" \
+  "http://127.0.0.1:$HOST_PORT/healthz" -- GET | tee -a "$work/load.txt" | grep '^RESULT' | tr '\n' ' ')
+cpu=$(cpu_per_request $(($(ticks "$host_pid") - t0)) "$line")
+echo "SCENARIO floor_healthz autodeploy status=200 answer=\"$(curl -sS "http://127.0.0.1:$HOST_PORT/healthz" | tr -d '"')\" $line $cpu" | tee -a "$work/load.txt" >&2
 
 python3 "$here/report.py" "$work" "$DURATION" "$CONNS" "$THREADS" "$component" >"$out"
 echo "wrote $out" >&2

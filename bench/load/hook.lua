@@ -1,5 +1,5 @@
 -- wrk script: POSTs the same signed GitHub push to every server under test.
--- Arguments (after `--`): BODY_FILE SIGNATURE DELIVERY_MODE RUN_TAG
+-- Arguments (after `--`): BODY_FILE SIGNATURE DELIVERY_MODE RUN_TAG, or just GET
 --   DELIVERY_MODE "unique": every request gets a new X-GitHub-Delivery (the deploy path
 --   de-duplicates by it); "fixed": the same one for every request.
 -- At the end it prints one line `RESULT requests=… duration_us=… rps=… p50_us=… p99_us=…
@@ -14,6 +14,12 @@ function setup(thread)
 end
 
 function init(args)
+  if args[1] == "GET" then
+    -- `GET` instead of a body file: a plain GET of the URL (the floor run, /healthz).
+    wrk.method = "GET"
+    fixed = wrk.format()
+    return
+  end
   local f = assert(io.open(args[1], "rb"))
   wrk.body = f:read("*a")
   f:close()

@@ -5,6 +5,8 @@
 //! - `send GET /healthz`: instantiate + the smallest handler (no store, no outbound);
 //! - `evaluate (trigger export)`: instantiate + the whole pure decision for the GitHub
 //!   push, to compare with the native `evaluate` of the criterion bench;
+//! - `POST /hooks/shop/git` with a wrong signature → 401: the cheapest hook (the store
+//!   is read and the delivery log written, no platform call);
 //! - `send POST git push → deploy`: the whole webhook path in process (in-memory store,
 //!   a fake platform answering 202, a new delivery id per request).
 //!
@@ -99,6 +101,26 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    // The cheapest hook: the store is read and written, the signature does not match.
+    let mut invalid = Vec::with_capacity(n);
+    for i in 0..n + warm {
+        let mut rq = http::Request::post("/hooks/shop/git").header("host", "hooks.example.com");
+        for (k, v) in b::github_headers(&body, "not-the-secret", "bench-invalid") {
+            rq = rq.header(k, v);
+        }
+        let rq = rq.body(body.clone())?;
+        let t = Instant::now();
+        let r = host.send(rq).await?;
+        let e = t.elapsed();
+        anyhow::ensure!(r.status() == 401, "invalid: {} {:?}", r.status(), r.body());
+        if i >= warm {
+            invalid.push(e);
+        }
+        if i % 256 == 0 {
+            host.clear_logs();
+        }
+    }
+
     let mut deploy = Vec::with_capacity(n);
     for i in 0..n + warm {
         let mut rq = http::Request::post("/hooks/shop/git").header("host", "hooks.example.com");
@@ -131,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|");
     println!("| instantiate + `GET /healthz` | {} |", stats(healthz));
     println!("| instantiate + trigger `evaluate` (GitHub push → deploy) | {} |", stats(eval));
+    println!("| instantiate + `POST /hooks/shop/git` → 401 (invalid signature, memory store) | {} |", stats(invalid));
     println!("| instantiate + `POST /hooks/shop/git` → 202 (memory store, fake platform) | {} |", stats(deploy));
     Ok(())
 }
