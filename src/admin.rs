@@ -180,7 +180,7 @@ fn list(host: &dyn Host, req: &Request, kv: &dyn Kv) -> Result<Response, AdminEr
 }
 
 fn parse_status(body: &[u8]) -> Result<String, AdminError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    let value: serde_json::Value = crate::json::parse(body).map_err(|e| {
         AdminError::new(
             400,
             format!("body: {}", crate::error::describe_json_error(&e)),

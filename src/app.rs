@@ -119,7 +119,7 @@ impl App {
         existing: Option<&App>,
         fill: &mut dyn FnMut(&mut [u8]),
     ) -> Result<App, AdminError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let value: Value = crate::json::parse(body).map_err(|e| {
             AdminError::new(
                 400,
                 format!("body: {}", crate::error::describe_json_error(&e)),

@@ -57,7 +57,7 @@ pub fn is_done(
     let Some(raw) = kv.get(&done_key(app, &delivery.id))? else {
         return Ok(false);
     };
-    let until = serde_json::from_slice::<serde_json::Value>(&raw)
+    let until = crate::json::parse(&raw)
         .ok()
         .and_then(|v| v.get("until").and_then(|u| u.as_u64()));
     Ok(until.is_none_or(|until| now_ms < until))

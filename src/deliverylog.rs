@@ -71,7 +71,7 @@ pub fn read(kv: &dyn Kv, app: &str) -> Result<Vec<Entry>, StoreError> {
     let mut slots = Vec::new();
     for i in 0..CAPACITY as i64 {
         if let Some(raw) = kv.get(&slot_key(app, i))? {
-            let Ok(v) = serde_json::from_slice::<Value>(&raw) else {
+            let Ok(v) = crate::json::parse(&raw) else {
                 continue;
             };
             if let (Some(seq), Some(entry)) =

@@ -120,7 +120,7 @@ pub fn interpret_answer(target: &DeployTarget, status: u16, body: &[u8]) -> Resu
             // string. Its "component status does not support it" refusal comes as HTTP
             // 400 (or even 200) with `msg_show: 组件状态不支持` and `msg: component is
             // closed, not support`.
-            let parsed: Value = serde_json::from_slice(body).unwrap_or_default();
+            let parsed: Value = crate::json::parse(body).unwrap_or_default();
             let msg = ["msg_show", "msg"]
                 .iter()
                 .find_map(|k| {

@@ -23,7 +23,7 @@ struct Config {
 
 impl Config {
     fn parse(config: &str) -> Result<Config, String> {
-        let v: serde_json::Value = serde_json::from_slice(config.as_bytes())
+        let v: serde_json::Value = crate::json::parse(config.as_bytes())
             .map_err(|e| crate::error::describe_json_error(&e))?;
         let app = v.get("app").ok_or("missing field `app`")?;
         let name = app

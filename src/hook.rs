@@ -239,7 +239,7 @@ pub fn evaluate_hook(
                 eval.delivery = Some(delivery.clone());
                 // Decoded and parsed once: the secret may be in it, and it must be JSON.
                 let parsed = json_payload(body_kind, body).and_then(|j| {
-                    serde_json::from_slice::<serde_json::Value>(&j)
+                    crate::json::parse(&j)
                         .map_err(|_| Error::BadPayload("the body is not JSON".into()))
                 });
                 let given = match headers.bearer() {

@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod error;
 pub mod evaluate;
 pub mod hook;
+pub mod json;
 pub mod model;
 pub mod providers;
 pub mod registries;

@@ -134,7 +134,7 @@ pub(crate) fn public_base(host: &dyn Host, req: &Request) -> String {
 pub(crate) fn load_app(kv: &dyn Kv, name: &str) -> Result<Option<App>, StoreError> {
     match kv.get(&app_key(name))? {
         None => Ok(None),
-        Some(raw) => serde_json::from_slice(&raw)
+        Some(raw) => crate::json::parse(&raw)
             .map_err(|e| e.to_string())
             .and_then(|v| App::from_stored(name, &v).map_err(|e| e.error))
             .map(Some)

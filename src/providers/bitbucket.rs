@@ -14,7 +14,7 @@
 use serde_json::Value;
 
 use super::github::verify_hub_signature;
-use super::{parse_json, str_at, Commit, GitEvent, GitProvider, Push};
+use super::{parse_push, str_at, Commit, GitEvent, GitProvider, Push};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::secret::Secret;
@@ -43,11 +43,33 @@ impl GitProvider for Bitbucket {
     fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
         match headers.get("x-event-key").unwrap_or_default() {
             "diagnostics:ping" => Ok(GitEvent::Ping),
-            "repo:push" => push(&parse_json(json, "Bitbucket push")?).map(GitEvent::Push),
+            "repo:push" => push(&parse_push(json, "Bitbucket push", KEYS)?).map(GitEvent::Push),
             other => Ok(GitEvent::Other(other.to_string())),
         }
     }
 }
+
+/// Every member [`push`] and [`author_name`] read.
+const KEYS: &[&str] = &[
+    "push",
+    "changes",
+    "new",
+    "old",
+    "type",
+    "name",
+    "target",
+    "hash",
+    "message",
+    "author",
+    "raw",
+    "user",
+    "display_name",
+    "repository",
+    "full_name",
+    "links",
+    "html",
+    "href",
+];
 
 fn push(p: &Value) -> Result<Push, Error> {
     let bad = |why: &str| Error::BadPayload(format!("Bitbucket push {why}"));

@@ -18,7 +18,7 @@
 //!
 //! <https://docs.gitea.com/usage/webhooks>, <https://forgejo.org/docs/latest/user/webhooks/>
 
-use super::{github_style_push, is_test_delivery, parse_json, verify_hex_hmac};
+use super::{github_style_push, is_test_delivery, parse_push, verify_hex_hmac, GITHUB_STYLE_KEYS};
 use super::{GitEvent, GitProvider};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
@@ -79,7 +79,7 @@ impl GitProvider for Gitea {
         if event != "push" {
             return Ok(GitEvent::Other(event.to_string()));
         }
-        let p = parse_json(json, "Gitea push")?;
+        let p = parse_push(json, "Gitea push", GITHUB_STYLE_KEYS)?;
         if is_test_delivery(&p) {
             return Ok(GitEvent::Ping);
         }

@@ -13,7 +13,7 @@
 //! <https://help.gitee.com/webhook/gitee-webhook-push-data-format>,
 //! <https://help.gitee.com/webhook/how-to-verify-webhook-keys>
 
-use super::{github_style_push, parse_json, GitEvent, GitProvider};
+use super::{github_style_push, parse_push, GitEvent, GitProvider, GITHUB_STYLE_KEYS};
 use crate::crypto::{unbase64, unhex, verify_hmac_sha256};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
@@ -71,7 +71,7 @@ impl GitProvider for Gitee {
         }
         match headers.get("x-gitee-event").unwrap_or_default() {
             "Push Hook" | "Tag Push Hook" | "push_hooks" | "tag_push_hooks" => {
-                let p = parse_json(json, "Gitee push")?;
+                let p = parse_push(json, "Gitee push", GITHUB_STYLE_KEYS)?;
                 Ok(GitEvent::Push(github_style_push(
                     &p,
                     p.get("head_commit"),

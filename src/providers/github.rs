@@ -2,7 +2,9 @@
 //!
 //! <https://docs.github.com/en/webhooks/webhook-events-and-payloads#push>
 
-use super::{check_hex_hmac, github_style_push, parse_json, GitEvent, GitProvider};
+use super::{
+    check_hex_hmac, github_style_push, parse_push, GitEvent, GitProvider, GITHUB_STYLE_KEYS,
+};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::secret::Secret;
@@ -32,7 +34,7 @@ impl GitProvider for GitHub {
         match headers.get("x-github-event").unwrap_or_default() {
             "ping" => Ok(GitEvent::Ping),
             "push" => {
-                let p = parse_json(json, "GitHub push")?;
+                let p = parse_push(json, "GitHub push", GITHUB_STYLE_KEYS)?;
                 Ok(GitEvent::Push(github_style_push(
                     &p,
                     p.get("head_commit"),

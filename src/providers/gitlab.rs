@@ -12,11 +12,27 @@
 
 use serde_json::Value;
 
-use super::{commit, parse_json, str_at, strings_at, Commit, GitEvent, GitProvider, Push};
+use super::{commit, parse_push, str_at, strings_at, Commit, GitEvent, GitProvider, Push};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::rules::is_zero_sha;
 use crate::secret::Secret;
+
+/// Every member a GitLab push is read by (below and in [`commit`]).
+const KEYS: &[&str] = &[
+    "ref",
+    "after",
+    "checkout_sha",
+    "commits",
+    "id",
+    "message",
+    "author",
+    "name",
+    "project",
+    "web_url",
+    "git_http_url",
+    "git_ssh_url",
+];
 
 pub struct GitLab;
 
@@ -52,7 +68,7 @@ impl GitProvider for GitLab {
     fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
         match headers.get("x-gitlab-event").unwrap_or_default() {
             "Push Hook" | "Tag Push Hook" => {
-                let p = parse_json(json, "GitLab push")?;
+                let p = parse_push(json, "GitLab push", KEYS)?;
                 let git_ref = str_at(&p, "/ref")
                     .ok_or_else(|| Error::BadPayload("GitLab push without ref".into()))?;
                 let deleted = is_zero_sha(str_at(&p, "/after").unwrap_or_default());

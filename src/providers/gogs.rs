@@ -12,11 +12,31 @@
 //!
 //! <https://gogs.io/docs/features/webhook>
 
-use super::{github_style_push, is_test_delivery, parse_json, verify_hex_hmac};
+use super::{github_style_push, is_test_delivery, parse_push, verify_hex_hmac};
 use super::{GitEvent, GitProvider};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::secret::Secret;
+
+/// What a Gogs push is read by: GitHub's shape, with the head commit in `commits`.
+const KEYS: &[&str] = &[
+    "ref",
+    "before",
+    "after",
+    "deleted",
+    "commits",
+    "id",
+    "message",
+    "author",
+    "name",
+    "repository",
+    "html_url",
+    "clone_url",
+    "ssh_url",
+    "git_url",
+    "git_http_url",
+    "git_ssh_url",
+];
 
 pub struct Gogs;
 
@@ -42,7 +62,7 @@ impl GitProvider for Gogs {
     fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
         match headers.get("x-gogs-event").unwrap_or_default() {
             "push" => {
-                let p = parse_json(json, "Gogs push")?;
+                let p = parse_push(json, "Gogs push", KEYS)?;
                 if is_test_delivery(&p) {
                     return Ok(GitEvent::Ping);
                 }

@@ -204,7 +204,47 @@ pub(crate) fn is_test_delivery(p: &Value) -> bool {
 
 /// Parses a JSON payload, describing failures without echoing it.
 pub(crate) fn parse_json(json: &[u8], what: &str) -> Result<Value, Error> {
-    let value: Value = serde_json::from_slice(json).map_err(|e| {
+    let value = crate::json::parse(json).map_err(|e| {
+        Error::BadPayload(format!("{what}: {}", crate::error::describe_json_error(&e)))
+    })?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(Error::BadPayload(format!("{what}: expected a JSON object")))
+    }
+}
+
+/// The member names a GitHub-style push is read by ([`github_style_push`], [`commit`],
+/// [`is_test_delivery`]); GitHub, Gitee and Gitea read nothing else.
+pub(crate) const GITHUB_STYLE_KEYS: &[&str] = &[
+    "ref",
+    "before",
+    "after",
+    "deleted",
+    "head_commit",
+    "id",
+    "message",
+    "author",
+    "name",
+    "repository",
+    "html_url",
+    "clone_url",
+    "ssh_url",
+    "git_url",
+    "git_http_url",
+    "git_ssh_url",
+];
+
+/// Parses a push payload like [`parse_json`], but keeps only the object members named in
+/// `keep`, at any depth: everything else is checked to be JSON and skipped without being
+/// built. A GitHub push is mostly `repository`, `sender` and `commits` fields nobody
+/// reads; building them was most of the payload's cost. `keep` must name every member
+/// the provider reads, at every level (`repository` and `html_url` for
+/// `/repository/html_url`): a missing name reads as absent, which the provider table
+/// test catches. Skipped values are walked without recursion, so only the kept members
+/// count towards the parser's nesting limit.
+pub(crate) fn parse_push(json: &[u8], what: &str, keep: &[&str]) -> Result<Value, Error> {
+    let value = crate::json::parse_keeping(json, keep).map_err(|e| {
         Error::BadPayload(format!("{what}: {}", crate::error::describe_json_error(&e)))
     })?;
     if value.is_object() {
@@ -393,5 +433,40 @@ mod tests {
         let push = github_style_push(&p, p.get("head_commit"), "push").unwrap();
         assert!(push.deleted && push.head.is_none());
         assert!(github_style_push(&json!({}), None, "push").is_err());
+    }
+
+    /// The reference for [`parse_push`]: the full parse, then every member not in `keep`
+    /// removed at every depth.
+    fn pruned_by_hand(v: &mut Value, keep: &[&str]) {
+        match v {
+            Value::Object(m) => {
+                m.retain(|k, _| keep.contains(&k.as_str()));
+                m.values_mut().for_each(|v| pruned_by_hand(v, keep));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| pruned_by_hand(v, keep)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_pruned_parse_equals_the_full_parse_minus_unread_members() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut checked = 0;
+        for dir in PROVIDERS {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if name.ends_with(".expected.json") || name.ends_with(".headers.json") {
+                    continue;
+                }
+                let body = std::fs::read(&path).unwrap();
+                let mut want = read_json(&path);
+                pruned_by_hand(&mut want, GITHUB_STYLE_KEYS);
+                let got = parse_push(&body, "push", GITHUB_STYLE_KEYS).unwrap();
+                assert_eq!(got, want, "{}", path.display());
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} fixtures");
     }
 }

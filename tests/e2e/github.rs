@@ -474,30 +474,46 @@ async fn without_a_delivery_id_the_body_hash_deduplicates() {
     assert_eq!(gw.calls(), 1);
 }
 
-/// The component runs on a 128 KiB shadow stack (build.rs): the deepest JSON the parser
-/// accepts (127 levels below the top) still deploys, and anything deeper is a 400, never
-/// a trap.
+/// The component runs on a 128 KiB shadow stack (build.rs). The members a provider reads
+/// are built with the parser's nesting limit: the deepest it accepts (127 levels below
+/// the top) still deploys, anything deeper is a 400, never a trap. Members nobody reads
+/// are skipped without recursion, so depth there costs no stack and is not refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn deeply_nested_payloads_are_parsed_or_refused_not_crashed() {
     let gw = Gateway::new();
     let secret = git_secret(&gw.shop().await);
     let push: Value = serde_json::from_slice(&fixture("github/push.json")).unwrap();
-    let nested = |depth: usize| {
-        let text = serde_json::to_string(&push).unwrap();
-        let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-        format!("{{\"deep\":{deep},{}", &text[1..]).into_bytes()
+    // `depth` levels of arrays in place of the member at `pointer`.
+    let nested = |pointer: &str, depth: usize| {
+        let mut with = push.clone();
+        *with.pointer_mut(pointer).unwrap() = Value::from("@nested@");
+        let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        serde_json::to_string(&with)
+            .unwrap()
+            .replacen("\"@nested@\"", &arrays, 1)
+            .into_bytes()
     };
+    // `repository.name` is kept by the parser (other providers read members called
+    // `name`) but GitHub's decision does not use it; `repository.owner` is skipped.
+    let read = |depth| nested("/repository/name", depth);
+    let unread = |depth| nested("/repository/owner", depth);
 
     let (status, answer) = gw
-        .github("shop", &secret, "push", "deep-126", &nested(126))
+        .github("shop", &secret, "push", "deep-125", &read(125))
         .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["result"], "deployed");
 
     let (status, answer) = gw
-        .github("shop", &secret, "push", "deep-5000", &nested(5000))
+        .github("shop", &secret, "push", "deep-5000", &read(5000))
         .await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["result"], "rejected");
     assert_eq!(gw.platform.requests().len(), 1);
+
+    let (status, answer) = gw
+        .github("shop", &secret, "push", "deep-unread", &unread(5000))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(gw.platform.requests().len(), 2);
 }
