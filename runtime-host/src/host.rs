@@ -36,6 +36,7 @@ use crate::kv::{
     DEFAULT_STORE,
 };
 use crate::logs::{GuestOutput, LogBook, DEFAULT_LOG_CAPACITY};
+use crate::outbound::Outbound;
 use crate::redis::RedisBackend;
 use crate::trigger::{Decision, TriggerRequest};
 use crate::vars::{VarError, Variables};
@@ -252,19 +253,23 @@ struct Shared {
     logs: Arc<LogBook>,
     access: Arc<LogBook>,
     fake: Option<FakePlatform>,
+    /// Kept-alive connections for the guest's outbound calls.
+    outbound: Arc<Outbound>,
 }
 
 struct Hooks {
     fake: Option<FakePlatform>,
+    outbound: Arc<Outbound>,
     /// Time this instance spent waiting for outbound calls (until each answer's
     /// headers), in microseconds: the access log shows it next to the total.
     outbound_us: Arc<AtomicU64>,
 }
 
 impl Hooks {
-    fn new(fake: Option<FakePlatform>) -> Self {
+    fn new(shared: &Shared) -> Self {
         Self {
-            fake,
+            fake: shared.fake.clone(),
+            outbound: shared.outbound.clone(),
             outbound_us: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -281,6 +286,7 @@ impl WasiHttpHooks for Hooks {
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
         let fake = self.fake.clone();
+        let outbound = self.outbound.clone();
         let outbound_us = self.outbound_us.clone();
         Box::new(async move {
             let start = Instant::now();
@@ -289,14 +295,11 @@ impl WasiHttpHooks for Hooks {
                     .answer(request, options)
                     .await
                     .map(|response| (response, Box::new(async { Ok(()) }) as IoFuture)),
-                None => wasmtime_wasi_http::default_send_request(request, options)
+                // The connection is driven by its own task: nothing for the caller to poll.
+                None => outbound
+                    .send(request, options)
                     .await
-                    .map(|(response, io)| {
-                        (
-                            response.map(BodyExt::boxed_unsync),
-                            Box::new(io) as IoFuture,
-                        )
-                    }),
+                    .map(|response| (response, Box::new(async { Ok(()) }) as IoFuture)),
             };
             let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
             outbound_us.fetch_add(waited, Ordering::Relaxed);
@@ -412,6 +415,7 @@ impl HostBuilder {
                 logs: Arc::new(LogBook::new(self.log_capacity, echo(GUEST_LOG_PREFIX))),
                 access: Arc::new(LogBook::new(self.log_capacity, echo(ACCESS_LOG_PREFIX))),
                 fake: self.fake,
+                outbound: Arc::default(),
             }),
         })
     }
@@ -558,7 +562,7 @@ impl Host {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            hooks: Hooks::new(self.shared.fake.clone()),
+            hooks: Hooks::new(&self.shared),
             shared: self.shared.clone(),
         };
         Store::new(&self.runtime.inner.engine, ctx)
@@ -1066,6 +1070,7 @@ mod tests {
             logs: Arc::new(LogBook::new(100, None)),
             access: Arc::new(LogBook::new(100, None)),
             fake,
+            outbound: Arc::default(),
         })
     }
 
@@ -1074,7 +1079,7 @@ mod tests {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
-            hooks: Hooks::new(shared.fake.clone()),
+            hooks: Hooks::new(shared),
             shared: shared.clone(),
         }
     }
@@ -1251,7 +1256,7 @@ mod tests {
     #[tokio::test]
     async fn fake_platform_records_and_answers() {
         let fake = FakePlatform::new();
-        let mut hooks = Hooks::new(Some(fake.clone()));
+        let mut hooks = Hooks::new(&shared(Some(fake.clone())));
         assert_eq!(
             call(&mut hooks, outbound(r#"{"app":"shop"}"#), None)
                 .await

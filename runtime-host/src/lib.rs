@@ -55,6 +55,7 @@ mod fake;
 mod host;
 pub mod kv;
 mod logs;
+mod outbound;
 mod redis;
 mod server;
 mod trigger;
