@@ -10,8 +10,9 @@
 //!   process (compiling takes a while: keep it in a `OnceLock`).
 //! - [`Host`]: variables, key-value backend ([`MemoryBackend`] by default,
 //!   [`FileBackend`] with [`HostBuilder::kv_file`], [`RedisBackend`] shared by several
-//!   hosts with [`HostBuilder::kv_redis`]), outbound HTTP (real, or a
-//!   [`FakePlatform`]) and the guest's log lines. Every request runs in a fresh
+//!   hosts with [`HostBuilder::kv_redis`]), outbound HTTP (real, over connections kept
+//!   alive between calls to the same platform, or a [`FakePlatform`]) and the guest's
+//!   log lines. Every request runs in a fresh
 //!   instance, as on Spin; concurrent requests run concurrently. Instances come from
 //!   wasmtime's pooling allocator ([`MAX_INSTANCES`] slots per [`Runtime`]); a request
 //!   beyond that waits for a slot.

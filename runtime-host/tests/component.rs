@@ -258,3 +258,77 @@ async fn api_trigger_deploys_once() {
     eprintln!("kv file: {} bytes", file.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Deploys through the real component to a platform on loopback over real HTTP (no
+/// fake): each call arrives as the contract's request, whether it goes out on a new
+/// connection or on one kept from the call before (`outbound.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_reach_a_real_platform_over_kept_connections() {
+    use std::sync::{Arc, Mutex};
+
+    use hyper::service::service_fn;
+    use wasmtime_wasi_http::io::TokioIo;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let seen = seen2.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let header = |n: &str| {
+                        let v = req.headers().get(n).map(|v| v.to_str().unwrap_or("?"));
+                        v.unwrap_or("-").to_string()
+                    };
+                    seen.lock().unwrap().push((
+                        req.uri().path().to_string(),
+                        header("authorization"),
+                        header("idempotency-key"),
+                    ));
+                    async {
+                        Ok::<_, std::convert::Infallible>(
+                            http::Response::builder()
+                                .status(202)
+                                .body(http_body_util::Full::new(bytes::Bytes::from(
+                                    r#"{"accepted":true}"#,
+                                )))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+
+    let host = Host::builder(runtime())
+        .var("admin_token", "admin-secret")
+        .var("platform_url", &format!("http://{addr}"))
+        .var("platform_token", "platform-secret")
+        .echo_logs(false)
+        .build()
+        .unwrap();
+    create_app(&host).await;
+    for key in ["d1", "d2", "d3"] {
+        let r = host.send(api_hook(key)).await.unwrap();
+        assert_eq!(r.status(), 202, "{}", String::from_utf8_lossy(r.body()));
+        assert_eq!(json(&r)["result"], "deployed");
+    }
+    let bearer = "Bearer platform-secret".to_string();
+    let want: Vec<_> = ["d1", "d2", "d3"]
+        .iter()
+        .map(|k| {
+            (
+                "/v1/apps/shop/deploy".to_string(),
+                bearer.clone(),
+                k.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), want);
+}
