@@ -204,7 +204,12 @@ pub(crate) fn is_test_delivery(p: &Value) -> bool {
 
 /// Parses a JSON payload, describing failures without echoing it.
 pub(crate) fn parse_json(json: &[u8], what: &str) -> Result<Value, Error> {
-    let value = crate::json::parse(json).map_err(|e| {
+    object(crate::json::parse(json), what)
+}
+
+/// A parsed payload that must be a JSON object; failures described without echoing it.
+fn object(parsed: Result<Value, serde_json::Error>, what: &str) -> Result<Value, Error> {
+    let value = parsed.map_err(|e| {
         Error::BadPayload(format!("{what}: {}", crate::error::describe_json_error(&e)))
     })?;
     if value.is_object() {
@@ -244,14 +249,7 @@ pub(crate) const GITHUB_STYLE_KEYS: &[&str] = &[
 /// test catches. Skipped values are walked without recursion, so only the kept members
 /// count towards the parser's nesting limit.
 pub(crate) fn parse_push(json: &[u8], what: &str, keep: &[&str]) -> Result<Value, Error> {
-    let value = crate::json::parse_keeping(json, keep).map_err(|e| {
-        Error::BadPayload(format!("{what}: {}", crate::error::describe_json_error(&e)))
-    })?;
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(Error::BadPayload(format!("{what}: expected a JSON object")))
-    }
+    object(crate::json::parse_keeping(json, keep), what)
 }
 
 /// The string at a JSON pointer (`/a/b`), if it is one.
