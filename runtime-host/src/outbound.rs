@@ -11,6 +11,10 @@
 //! request comes back untouched (hyper's `try_send_request`) and goes out on a new
 //! connection. A request that was written and then lost is an error, as it would be on
 //! a fresh connection; the platform call carries an `Idempotency-Key` for that case.
+//!
+//! Idle connections are dropped when a later call to the same platform finds them older
+//! than `IDLE_FOR`; with no later call they stay open (at most `MAX_IDLE` per platform)
+//! until the platform closes them.
 
 use std::collections::HashMap;
 use std::future::Future;
