@@ -185,9 +185,9 @@ const MAX_MEMORY_BYTES: usize = 256 << 20;
 /// instance: reset in place instead of `madvise`, so the next request takes no page
 /// faults there. On Linux ≥ 6.7 the `PAGEMAP_SCAN` ioctl finds the pages the instance
 /// dirtied and only those are reset (a `memset` of all 512 KiB was 9% of the host's CPU
-/// per request); elsewhere the whole region is `memset`. The component (`build.rs`) puts a 128 KiB stack, then its data, then
-/// its heap at the bottom of memory: 512 KiB holds a typical request's whole working
-/// set. Measured with `perf stat` under load: page faults per request 14 → ~1.
+/// per request); elsewhere the whole region is `memset`. The component (`build.rs`) puts
+/// a 128 KiB stack, then its data, then its heap at the bottom of memory: 512 KiB holds
+/// a typical request's whole working set. Measured with `perf stat` under load: page faults per request 14 → ~1.
 const MEMORY_KEEP_RESIDENT: usize = 512 << 10;
 
 /// The same for tables (the component's function table is a few KiB).
@@ -258,18 +258,17 @@ struct Shared {
 }
 
 struct Hooks {
-    fake: Option<FakePlatform>,
-    outbound: Arc<Outbound>,
+    /// The fake platform or the kept-alive connections, whichever this host uses.
+    shared: Arc<Shared>,
     /// Time this instance spent waiting for outbound calls (until each answer's
     /// headers), in microseconds: the access log shows it next to the total.
     outbound_us: Arc<AtomicU64>,
 }
 
 impl Hooks {
-    fn new(shared: &Shared) -> Self {
+    fn new(shared: &Arc<Shared>) -> Self {
         Self {
-            fake: shared.fake.clone(),
-            outbound: shared.outbound.clone(),
+            shared: shared.clone(),
             outbound_us: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -285,25 +284,18 @@ impl WasiHttpHooks for Hooks {
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
-        let fake = self.fake.clone();
-        let outbound = self.outbound.clone();
+        let shared = self.shared.clone();
         let outbound_us = self.outbound_us.clone();
         Box::new(async move {
             let start = Instant::now();
-            let answer = match fake {
-                Some(fake) => fake
-                    .answer(request, options)
-                    .await
-                    .map(|response| (response, Box::new(async { Ok(()) }) as IoFuture)),
-                // The connection is driven by its own task: nothing for the caller to poll.
-                None => outbound
-                    .send(request, options)
-                    .await
-                    .map(|response| (response, Box::new(async { Ok(()) }) as IoFuture)),
+            let answer = match &shared.fake {
+                Some(fake) => fake.answer(request, options).await,
+                None => shared.outbound.send(request, options).await,
             };
             let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
             outbound_us.fetch_add(waited, Ordering::Relaxed);
-            answer
+            // Connections are driven by tasks of their own: nothing for the caller to poll.
+            answer.map(|response| (response, Box::new(async { Ok(()) }) as IoFuture))
         })
     }
 }
@@ -451,14 +443,16 @@ pub(crate) type GuestRun = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Sen
 /// closed the connection). The guest must not be cut short: after a platform accepted a
 /// deploy it still records the delivery, or a retry would find it claimed forever.
 pub(crate) fn detach(guest: GuestRun) {
-    let report = |result: anyhow::Result<()>| {
-        if let Err(e) = result {
-            eprintln!("{ACCESS_LOG_PREFIX}error: {e:#}");
-        }
-    };
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn(async move { report(guest.await) })),
+        Ok(runtime) => drop(runtime.spawn(async move { report_guest(guest.await) })),
         Err(_) => eprintln!("{ACCESS_LOG_PREFIX}error: a guest was dropped outside the runtime"),
+    }
+}
+
+/// Reports how a guest's run ended, once it ended after its answer (nobody waits for it).
+pub(crate) fn report_guest(result: anyhow::Result<()>) {
+    if let Err(e) = result {
+        eprintln!("{ACCESS_LOG_PREFIX}error: {e:#}");
     }
 }
 

@@ -16,7 +16,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::Error as HttpError;
 
-use crate::host::{detach, GuestRun, Host};
+use crate::host::{detach, report_guest, GuestRun, Host};
 
 /// The routes the component serves (printed on start).
 pub const ROUTES: [&str; 5] = [
@@ -161,9 +161,7 @@ impl Body for GuestBody {
         if let Some(guest) = self.guest.as_mut() {
             if let Poll::Ready(result) = guest.as_mut().poll(cx) {
                 self.guest = None;
-                if let Err(e) = result {
-                    eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX);
-                }
+                report_guest(result);
             }
         }
         Pin::new(&mut self.body).poll_frame(cx)
