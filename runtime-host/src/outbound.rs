@@ -12,9 +12,9 @@
 //! connection. A request that was written and then lost is an error, as it would be on
 //! a fresh connection; the platform call carries an `Idempotency-Key` for that case.
 //!
-//! Idle connections are dropped when a later call to the same platform finds them older
-//! than `IDLE_FOR`; with no later call they stay open (at most `MAX_IDLE` per platform)
-//! until the platform closes them.
+//! A connection idle for `IDLE_FOR` is closed, by the next call to that platform or by a
+//! reaper task that runs while any connection is idle; at most `MAX_IDLE` are kept per
+//! platform.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -48,11 +48,28 @@ struct Idle {
     since: Instant,
 }
 
-/// Kept-alive outbound connections, shared by every instance of one host.
 #[derive(Default)]
+struct Pool {
+    idle: HashMap<Key, Vec<Idle>>,
+    /// A reaper task is running (it ends when nothing is idle).
+    reaping: bool,
+}
+
+/// Kept-alive outbound connections, shared by every instance of one host.
 pub(crate) struct Outbound {
-    idle: Mutex<HashMap<Key, Vec<Idle>>>,
+    pool: Mutex<Pool>,
+    idle_for: Duration,
     tls: OnceLock<Arc<rustls::ClientConfig>>,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self {
+            pool: Mutex::default(),
+            idle_for: IDLE_FOR,
+            tls: OnceLock::new(),
+        }
+    }
 }
 
 /// What `send` hands back: the answer, whose body returns the connection to the pool
@@ -118,32 +135,74 @@ impl Outbound {
 
     /// The most recently used idle connection to `key` that still looks usable.
     fn take(&self, key: &Key) -> Option<SendRequest<WasiBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(key)?;
+        let mut pool = self.lock();
+        let list = pool.idle.get_mut(key)?;
         while let Some(Idle { sender, since }) = list.pop() {
-            if since.elapsed() < IDLE_FOR && sender.is_ready() {
+            if since.elapsed() < self.idle_for && sender.is_ready() {
                 return Some(sender);
             }
         }
         None
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Returns a connection once it is ready for another request; a connection the
-    /// server closes meanwhile (or one still busy after `IDLE_FOR`) is dropped.
+    /// server closes meanwhile (or one still busy after `idle_for`) is dropped.
     fn give_back(self: Arc<Self>, key: Key, mut sender: SendRequest<WasiBody>) {
         tokio::spawn(async move {
-            if let Ok(Ok(())) = tokio::time::timeout(IDLE_FOR, sender.ready()).await {
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                let list = idle.entry(key).or_default();
-                list.retain(|i| i.since.elapsed() < IDLE_FOR && !i.sender.is_closed());
+            if let Ok(Ok(())) = tokio::time::timeout(self.idle_for, sender.ready()).await {
+                let mut pool = self.lock();
+                let list = pool.idle.entry(key).or_default();
+                list.retain(|i| i.since.elapsed() < self.idle_for && !i.sender.is_closed());
                 if list.len() < MAX_IDLE {
                     list.push(Idle {
                         sender,
                         since: Instant::now(),
                     });
                 }
+                if !pool.reaping {
+                    pool.reaping = true;
+                    drop(pool);
+                    tokio::spawn(self.reap());
+                }
             }
         });
+    }
+
+    /// Closes each idle connection when it has been idle for `idle_for` (dropping its
+    /// sender ends the connection); ends when none is left.
+    async fn reap(self: Arc<Self>) {
+        // Should the runtime drop this task unfinished, the next give-back starts another.
+        struct Unfinished(Option<Arc<Outbound>>);
+        impl Drop for Unfinished {
+            fn drop(&mut self) {
+                if let Some(outbound) = self.0.take() {
+                    outbound.lock().reaping = false;
+                }
+            }
+        }
+        let mut unfinished = Unfinished(Some(self.clone()));
+        loop {
+            let next = {
+                let mut pool = self.lock();
+                pool.idle.retain(|_, list| {
+                    list.retain(|i| i.since.elapsed() < self.idle_for && !i.sender.is_closed());
+                    !list.is_empty()
+                });
+                match pool.idle.values().flatten().map(|i| i.since).min() {
+                    Some(oldest) => oldest + self.idle_for,
+                    None => {
+                        pool.reaping = false;
+                        unfinished.0 = None;
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep_until(next.into()).await;
+        }
     }
 
     /// A new connection (TCP, then TLS for `https`), driven by a task of its own for as
@@ -285,12 +344,14 @@ mod tests {
 
     use super::*;
 
-    /// A platform on loopback that counts connections and requests. `close` answers
+    /// A platform on loopback that counts connections, requests and closed connections. `close` answers
     /// with `Connection: close`; `stall` sends the head and one chunk, then nothing.
     struct Platform {
         url: String,
         connections: Arc<AtomicUsize>,
         requests: Arc<AtomicUsize>,
+        /// Connections that ended (the client closed them).
+        closed: Arc<AtomicUsize>,
     }
 
     #[derive(Clone, Copy)]
@@ -320,36 +381,38 @@ mod tests {
     }
 
     async fn platform(mode: Mode) -> Platform {
+        platform_over(mode, None).await
+    }
+
+    /// The platform, over HTTPS with `tls` (its URL then names `localhost`).
+    async fn platform_over(mode: Mode, tls: Option<tokio_rustls::TlsAcceptor>) -> Platform {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/deploy", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}/deploy"),
+            None => format!("http://127.0.0.1:{port}/deploy"),
+        };
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (c, r) = (connections.clone(), requests.clone());
+        let closed = Arc::new(AtomicUsize::new(0));
+        let counters = (connections.clone(), requests.clone(), closed.clone());
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                c.fetch_add(1, Ordering::SeqCst);
-                let r = r.clone();
+                counters.0.fetch_add(1, Ordering::SeqCst);
+                let (requests, closed) = (counters.1.clone(), counters.2.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |_req: http::Request<Incoming>| {
-                        r.fetch_add(1, Ordering::SeqCst);
-                        async move {
-                            let mut answer = http::Response::builder().status(202);
-                            if let Mode::Close = mode {
-                                answer = answer.header("connection", "close");
+                    match tls {
+                        // A refused handshake (an untrusting client) just ends.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve(stream, mode, requests).await
                             }
-                            let body: WasiBody = match mode {
-                                Mode::Stall => Stall(false).boxed_unsync(),
-                                _ => Full::new(Bytes::from(r#"{"accepted":true}"#))
-                                    .map_err(|never: Infallible| match never {})
-                                    .boxed_unsync(),
-                            };
-                            Ok::<_, Infallible>(answer.body(body).unwrap())
                         }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                        None => serve(stream, mode, requests).await,
+                    }
+                    closed.fetch_add(1, Ordering::SeqCst);
                 });
             }
         });
@@ -357,7 +420,34 @@ mod tests {
             url,
             connections,
             requests,
+            closed,
         }
+    }
+
+    /// Serves one connection until the client closes it (or it fails).
+    async fn serve<S>(stream: S, mode: Mode, requests: Arc<AtomicUsize>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = service_fn(move |_req: http::Request<Incoming>| {
+            requests.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let mut answer = http::Response::builder().status(202);
+                if let Mode::Close = mode {
+                    answer = answer.header("connection", "close");
+                }
+                let body: WasiBody = match mode {
+                    Mode::Stall => Stall(false).boxed_unsync(),
+                    _ => Full::new(Bytes::from(r#"{"accepted":true}"#))
+                        .map_err(|never: Infallible| match never {})
+                        .boxed_unsync(),
+                };
+                Ok::<_, Infallible>(answer.body(body).unwrap())
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
     }
 
     fn post(url: &str) -> http::Request<WasiBody> {
@@ -392,8 +482,7 @@ mod tests {
     }
 
     fn idle(outbound: &Outbound) -> usize {
-        let idle = outbound.idle.lock().unwrap();
-        idle.values().map(Vec::len).sum()
+        outbound.lock().idle.values().map(Vec::len).sum()
     }
 
     /// Waits (bounded) until `n` connections are idle in the pool.
@@ -515,6 +604,90 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, HttpError::Connect(_)), "{error:?}");
+    }
+
+    /// Waits (bounded) until `check` holds.
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_closed_without_a_later_call() {
+        let platform = platform(Mode::KeepAlive).await;
+        let outbound = Arc::new(Outbound {
+            idle_for: Duration::from_millis(100),
+            ..Outbound::default()
+        });
+        for round in 1..=2 {
+            assert_eq!(call(&outbound, &platform.url).await.0, 202);
+            until_idle(&outbound, 1).await;
+            // No further call: the reaper closes it, then stops.
+            until("the idle connection to close", || {
+                platform.closed.load(Ordering::SeqCst) == round
+            })
+            .await;
+            until("the reaper to stop", || !outbound.lock().reaping).await;
+            assert_eq!(idle(&outbound), 0);
+            assert_eq!(platform.connections.load(Ordering::SeqCst), round);
+        }
+    }
+
+    /// The TLS material of `tests/fixtures/tls` (see its `regen.sh`).
+    fn test_ca() -> rustls::RootCertStore {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = include_bytes!("../tests/fixtures/tls/ca.pem");
+        roots
+            .add(CertificateDer::from_pem_slice(ca).unwrap())
+            .unwrap();
+        roots
+    }
+
+    fn localhost_acceptor() -> tokio_rustls::TlsAcceptor {
+        use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+        let cert = include_bytes!("../tests/fixtures/tls/localhost.pem");
+        let key = include_bytes!("../tests/fixtures/tls/localhost.key");
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(cert).unwrap()],
+                PrivateKeyDer::from_pem_slice(key).unwrap(),
+            )
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
+    #[tokio::test]
+    async fn https_calls_check_the_certificate_and_share_a_connection() {
+        let platform = platform_over(Mode::KeepAlive, Some(localhost_acceptor())).await;
+        let trusting = Arc::new(Outbound {
+            tls: OnceLock::from(Arc::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(test_ca())
+                    .with_no_client_auth(),
+            )),
+            ..Outbound::default()
+        });
+        for _ in 0..3 {
+            let (status, body) = call(&trusting, &platform.url).await;
+            assert_eq!((status, &body[..]), (202, &br#"{"accepted":true}"#[..]));
+            until_idle(&trusting, 1).await;
+        }
+        assert_eq!(platform.requests.load(Ordering::SeqCst), 3);
+        assert_eq!(platform.connections.load(Ordering::SeqCst), 1);
+
+        // With the public roots only, the test CA's certificate is refused.
+        let public = Arc::new(Outbound::default());
+        let error = public
+            .send(post(&platform.url), options(Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, HttpError::Tls(_)), "{error:?}");
+        assert_eq!(platform.requests.load(Ordering::SeqCst), 3);
     }
 
     #[test]
