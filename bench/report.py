@@ -83,7 +83,9 @@ for line in read("load.txt").splitlines():
     rows[(name, server)] = kv
 p("\"server CPU\" is the server process's user + system CPU time (webhook's `/bin/true` "
   "children included; autodeploy's stub platform not) divided by the requests it answered "
-  "in that run: on cores shared with the client it says more than requests/s alone.")
+  "in that run: on cores shared with the client it says more than requests/s alone. In "
+  "brackets, the part of it spent in the kernel (system time: for both servers mostly "
+  "loopback TCP, including waking the client).")
 p()
 p("| path | server | answer | requests/s | p50 | p99 | requests | non-2xx | socket errors | server CPU per request | req/s ratio (autodeploy / webhook) |")
 p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -101,6 +103,8 @@ for name in ["invalid_signature", "ignored_other_branch", "deploy", "floor_healt
             if name == "floor_healthz":
                 ratio += " (of webhook's invalid_signature)"
         cpu = f"{float(r['cpu_us']):.0f} µs" if "cpu_us" in r else "–"
+        if "sys_us" in r:
+            cpu += f" ({float(r['sys_us']):.0f} kernel)"
         p(f"| {name} | {server} | {r['status']} `{r['answer'][:50].replace('`', '')}` | {float(r['rps']):.0f} | "
           f"{ms(r['p50_us'])} | {ms(r['p99_us'])} | {r['requests']} | {r['non2xx']} | {r['errors']} | {cpu} | {ratio} |")
 p()
@@ -109,6 +113,19 @@ p("`floor_healthz` is `GET /healthz` on runtime-host: a fresh instance of the co
   "component can reach with one instance per request on this machine, whatever the "
   "guest does.")
 p()
+# What 2x the peer would take: with client and server sharing the cores, a server's rate
+# is (cores) / (its CPU + the client's CPU per request), so twice webhook's rate needs
+# less than half of webhook's CPU per request.
+budget = []
+for name in ["invalid_signature", "ignored_other_branch"]:
+    w = rows.get((name, "webhook"))
+    if w and "sys_us" in w:
+        budget.append(f"`{name}`: under {float(w['cpu_us']) / 2:.0f} µs, while webhook's "
+                      f"kernel time alone is {float(w['sys_us']):.0f} µs")
+if budget:
+    p("Twice webhook's requests/s on a path, with the client on the same cores, needs less "
+      "than half of webhook's CPU per request on it (" + "; ".join(budget) + ").")
+    p()
 
 p("### At half of autodeploy's peak")
 p()

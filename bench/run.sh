@@ -67,15 +67,19 @@ host_pid=$!
 sed "s/@SECRET@/$SECRET/" "$here/load/hooks.json.tmpl" >"$work/hooks.json"
 webhook -hooks "$work/hooks.json" -ip 127.0.0.1 -port "$PEER_PORT" >"$work/webhook.log" 2>&1 & pids+=($!)
 peer_pid=$!
-# CPU time a server used (user + system, its waited-for children included: webhook's
-# /bin/true), in clock ticks; not the stub platform's, which stands for the platform.
-ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
+# CPU time a server used (its waited-for children included: webhook's /bin/true), in
+# clock ticks, as "user system"; not the stub platform's, which stands for the platform.
+ticks() { awk '{ print $14 + $16, $15 + $17 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-# `cpu_us=` per request from the ticks around one wrk run and its RESULT line.
+# `cpu_us=` (user + system) and `sys_us=` (system: the kernel's share, mostly loopback
+# TCP) per request, from the ticks before and after one wrk run and its RESULT line.
 cpu_per_request() {
-  awk -v t="$1" -v hz="$hz" -v line="$2" 'BEGIN {
+  awk -v before="$1" -v after="$2" -v hz="$hz" -v line="$3" 'BEGIN {
+    split(before, b, " "); split(after, a, " ")
+    user = a[1] - b[1]; sys = a[2] - b[2]
     n = 0; if (match(line, /requests=[0-9]+/)) n = substr(line, RSTART + 9, RLENGTH - 9)
-    printf "cpu_us=%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }'
+    per = (n > 0 ? 1e6 / hz / n : 0)
+    printf "cpu_us=%.1f sys_us=%.1f", (user + sys) * per, sys * per }'
 }
 wait_port "$PLATFORM_PORT"; wait_port "$HOST_PORT"; wait_port "$PEER_PORT"
 curl -fsS -X PUT "http://127.0.0.1:$HOST_PORT/api/apps/shop" \
@@ -106,7 +110,7 @@ for s in "${scenarios[@]}"; do
     line=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
       -s "$here/load/hook.lua" "$url" -- "$work/$body" "$sig" "$mode" "$name-$server-$$" \
       | tee -a "$work/load.txt" | grep '^RESULT\|Non-2xx' | tr '\n' ' ')
-    cpu=$(cpu_per_request $(($(ticks "$pid") - t0)) "$line")
+    cpu=$(cpu_per_request "$t0" "$(ticks "$pid")" "$line")
     echo "SCENARIO $name $server status=$answer answer=\"$snippet\" $line $cpu" | tee -a "$work/load.txt" >&2
   done
   # Half of autodeploy's peak, paced: latency inside the host from its access log
@@ -128,7 +132,7 @@ echo "== wrk floor (GET /healthz) autodeploy" >&2
 t0=$(ticks "$host_pid")
 line=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$here/load/hook.lua" \
   "http://127.0.0.1:$HOST_PORT/healthz" -- GET | tee -a "$work/load.txt" | grep '^RESULT' | tr '\n' ' ')
-cpu=$(cpu_per_request $(($(ticks "$host_pid") - t0)) "$line")
+cpu=$(cpu_per_request "$t0" "$(ticks "$host_pid")" "$line")
 echo "SCENARIO floor_healthz autodeploy status=200 answer=\"$(curl -sS "http://127.0.0.1:$HOST_PORT/healthz" | tr -d '"')\" $line $cpu" | tee -a "$work/load.txt" >&2
 
 python3 "$here/report.py" "$work" "$DURATION" "$CONNS" "$THREADS" "$component" >"$out"
