@@ -11,6 +11,13 @@
 //! so at most one owns the delivery. A claim is released (decremented) when the attempt
 //! ends; if the instance dies mid-deploy, the claim lapses once the clock has moved three
 //! windows on: 60 to 90 seconds later.
+//!
+//! After a deploy that was recorded as done, the claim's counter is deleted instead, so
+//! the store does not keep a dead counter per delivery. That is safe: the done record is
+//! written before the counter goes, and a claimant that owns a counter looks at the
+//! record again, so whoever takes the counter after it went answers `duplicate`. A
+//! stray counter an unlucky interleaving leaves behind (`0` or `-1`) never reads as a
+//! claim.
 
 use crate::hook::{Dedupe, Delivery};
 use crate::store::{Kv, StoreError};
@@ -117,6 +124,15 @@ pub fn release(kv: &dyn Kv, token: ClaimToken) -> Result<(), StoreError> {
     }
 }
 
+/// Ends an attempt whose delivery [`mark_done`] recorded: the counter goes (see the
+/// module documentation).
+pub fn finish(kv: &dyn Kv, token: ClaimToken) -> Result<(), StoreError> {
+    match token.key {
+        Some(key) => kv.delete(&key),
+        None => Ok(()),
+    }
+}
+
 /// Records that the platform accepted `delivery`.
 pub fn mark_done(
     kv: &dyn Kv,
@@ -158,6 +174,44 @@ mod tests {
         // ids are per app
         assert!(matches!(
             claim(&kv, "blog", &del, 1_003).unwrap(),
+            Claim::Owned(_)
+        ));
+    }
+
+    /// Finished deliveries leave their done record only. A claimant that raced the
+    /// finish (incremented before the delete, released after) leaves a counter that
+    /// claims nothing: the delivery stays a duplicate, and other ones are unaffected.
+    #[test]
+    fn a_finished_delivery_keeps_no_counter() {
+        let kv = MemKv::default();
+        let del = d("abc", Dedupe::Forever);
+        let Claim::Owned(token) = claim(&kv, "shop", &del, 1_000).unwrap() else {
+            panic!("first claim must own")
+        };
+        mark_done(&kv, "shop", &del, 1_001).unwrap();
+        finish(&kv, token).unwrap();
+        assert_eq!(kv.keys().unwrap(), ["done/shop/abc"]);
+        assert_eq!(claim(&kv, "shop", &del, 1_002).unwrap(), Claim::Duplicate);
+        assert_eq!(kv.keys().unwrap(), ["done/shop/abc"]);
+
+        // A racing claimant's increment lands before the delete, its release after it.
+        let del = d("xyz", Dedupe::Forever);
+        let Claim::Owned(token) = claim(&kv, "shop", &del, 2_000).unwrap() else {
+            panic!()
+        };
+        let racer = claim_key("shop", "xyz", 2_000 / WINDOW_MS);
+        assert_eq!(kv.increment(&racer, 1).unwrap(), 2);
+        mark_done(&kv, "shop", &del, 2_001).unwrap();
+        finish(&kv, token).unwrap();
+        assert_eq!(kv.increment(&racer, -1).unwrap(), -1);
+        assert_eq!(claim(&kv, "shop", &del, 2_002).unwrap(), Claim::Duplicate);
+        assert_eq!(
+            claim(&kv, "shop", &del, 2_002 + 61_000).unwrap(),
+            Claim::Duplicate
+        );
+        let other = d("other", Dedupe::Forever);
+        assert!(matches!(
+            claim(&kv, "shop", &other, 2_003).unwrap(),
             Claim::Owned(_)
         ));
     }

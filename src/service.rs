@@ -335,7 +335,8 @@ fn deploy(
             error,
             platform_status: Some(status),
         })?;
-        if let Err(e) = delivery::mark_done(kv, &app.name, delivery, host.now_ms()) {
+        let recorded = delivery::mark_done(kv, &app.name, delivery, host.now_ms());
+        if let Err(e) = &recorded {
             // The deploy happened: answering 2xx is right, and the platform got the
             // Idempotency-Key should the provider retry anyway.
             host.log(&format!(
@@ -343,12 +344,20 @@ fn deploy(
                 app.name, delivery.id, e.0
             ));
         }
-        Ok(Outcome::Deployed {
-            platform_status: status,
-        })
-    })()
-    .unwrap_or_else(|o| o);
-    if let Err(e) = delivery::release(kv, token) {
+        Ok((
+            Outcome::Deployed {
+                platform_status: status,
+            },
+            recorded.is_ok(),
+        ))
+    })();
+    let (outcome, recorded) = outcome.unwrap_or_else(|o| (o, false));
+    let ended = if recorded {
+        delivery::finish(kv, token)
+    } else {
+        delivery::release(kv, token)
+    };
+    if let Err(e) = ended {
         host.log(&format!(
             "app={} delivery={} claim not released: {}",
             app.name, delivery.id, e.0

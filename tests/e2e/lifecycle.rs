@@ -58,6 +58,15 @@ async fn a_kv_file_keeps_apps_and_deployed_deliveries_across_a_restart() {
         .await;
     assert_eq!(status, 202);
     drop(first);
+    // The deployed delivery left its done record, and no claim counter.
+    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let keys: Vec<&String> = stored["stores"]["default"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert!(keys.iter().any(|k| *k == "done/shop/persist-1"), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.starts_with("claim/")), "{keys:?}");
 
     let second = Gateway::with_kv_file(&path);
     let (status, read) = second.admin("GET", "/api/apps/shop", None).await;
