@@ -370,19 +370,23 @@ impl App {
 }
 
 /// A JSON object being validated: every key must be known, every error names its field.
+/// The root, or one of its sections (`git.`, `deploy.`, …); field paths are only built
+/// for an error.
 struct Obj<'a> {
     map: &'a Map<String, Value>,
-    prefix: String,
+    /// `""` for the root.
+    section: &'static str,
 }
 
 static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
 
 impl<'a> Obj<'a> {
-    fn new(map: &'a Map<String, Value>, prefix: &str, known: &[&str]) -> Result<Self, AdminError> {
-        let obj = Obj {
-            map,
-            prefix: prefix.to_string(),
-        };
+    fn new(
+        map: &'a Map<String, Value>,
+        section: &'static str,
+        known: &[&str],
+    ) -> Result<Self, AdminError> {
+        let obj = Obj { map, section };
         if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(AdminError::field(obj.path(unknown), "unknown field"));
         }
@@ -390,15 +394,18 @@ impl<'a> Obj<'a> {
     }
 
     fn path(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        match self.section {
+            "" => key.to_string(),
+            section => format!("{section}.{key}"),
+        }
     }
 
-    /// A nested object; absent or `null` reads as empty (all defaults).
-    fn section(&self, key: &str, known: &[&str]) -> Result<Obj<'a>, AdminError> {
-        let prefix = format!("{}.", self.path(key));
+    /// A section of the root; absent or `null` reads as empty (all defaults).
+    fn section(&self, key: &'static str, known: &[&str]) -> Result<Obj<'a>, AdminError> {
+        debug_assert!(self.section.is_empty(), "sections are one level deep");
         match self.map.get(key) {
-            None | Some(Value::Null) => Obj::new(EMPTY.get_or_init(Map::new), &prefix, known),
-            Some(Value::Object(map)) => Obj::new(map, &prefix, known),
+            None | Some(Value::Null) => Obj::new(EMPTY.get_or_init(Map::new), key, known),
+            Some(Value::Object(map)) => Obj::new(map, key, known),
             Some(_) => Err(AdminError::field(self.path(key), "expected an object")),
         }
     }

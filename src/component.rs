@@ -16,6 +16,12 @@ use crate::store::{Kv, StoreError};
 /// Most bytes read of a platform answer (only its status and a short message matter).
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// Bytes as text: moved when they are UTF-8 (header values nearly always are), else
+/// converted lossily.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 #[spin_sdk::http_component]
 fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let host = SpinHost::default();
@@ -23,7 +29,7 @@ fn handle(req: IncomingRequest, out: ResponseOutparam) {
         req.headers()
             .entries()
             .into_iter()
-            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned())),
+            .map(|(name, value)| (name, text(value))),
     );
     let request = Request {
         method: method_name(&req.method()),

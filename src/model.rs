@@ -71,7 +71,10 @@ impl Headers {
         Headers(
             pairs
                 .into_iter()
-                .map(|(name, value)| (name.to_ascii_lowercase(), value))
+                .map(|(mut name, value)| {
+                    name.make_ascii_lowercase();
+                    (name, value)
+                })
                 .collect(),
         )
     }
