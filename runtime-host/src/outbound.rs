@@ -344,8 +344,9 @@ mod tests {
 
     use super::*;
 
-    /// A platform on loopback that counts connections, requests and closed connections. `close` answers
-    /// with `Connection: close`; `stall` sends the head and one chunk, then nothing.
+    /// A platform on loopback that counts connections, requests and closed connections.
+    /// `close` answers with `Connection: close`; `stall` sends the head and one chunk,
+    /// then nothing.
     struct Platform {
         url: String,
         connections: Arc<AtomicUsize>,
