@@ -499,17 +499,23 @@ mod tests {
         }
     }
 
+    /// `n` calls, one after the other, to a fresh platform: all answered, all over the
+    /// first call's connection.
+    async fn one_after_another(outbound: &Arc<Outbound>, platform: &Platform, n: usize) {
+        for _ in 0..n {
+            let (status, body) = call(outbound, &platform.url).await;
+            assert_eq!((status, &body[..]), (202, &br#"{"accepted":true}"#[..]));
+            until_idle(outbound, 1).await;
+        }
+        assert_eq!(platform.requests.load(Ordering::SeqCst), n);
+        assert_eq!(platform.connections.load(Ordering::SeqCst), 1);
+    }
+
     #[tokio::test]
     async fn calls_to_one_platform_share_a_kept_connection() {
         let platform = platform(Mode::KeepAlive).await;
         let outbound = Arc::new(Outbound::default());
-        for _ in 0..5 {
-            let (status, body) = call(&outbound, &platform.url).await;
-            assert_eq!((status, &body[..]), (202, &br#"{"accepted":true}"#[..]));
-            until_idle(&outbound, 1).await;
-        }
-        assert_eq!(platform.requests.load(Ordering::SeqCst), 5);
-        assert_eq!(platform.connections.load(Ordering::SeqCst), 1);
+        one_after_another(&outbound, &platform, 5).await;
 
         // Two at once need two connections; both are kept afterwards.
         let (a, b) = tokio::join!(
@@ -673,13 +679,7 @@ mod tests {
             )),
             ..Outbound::default()
         });
-        for _ in 0..3 {
-            let (status, body) = call(&trusting, &platform.url).await;
-            assert_eq!((status, &body[..]), (202, &br#"{"accepted":true}"#[..]));
-            until_idle(&trusting, 1).await;
-        }
-        assert_eq!(platform.requests.load(Ordering::SeqCst), 3);
-        assert_eq!(platform.connections.load(Ordering::SeqCst), 1);
+        one_after_another(&trusting, &platform, 3).await;
 
         // With the public roots only, the test CA's certificate is refused.
         let public = Arc::new(Outbound::default());
