@@ -256,17 +256,28 @@ fn send(req: &OutboundRequest, timeout: Duration) -> Result<(u16, Vec<u8>), Stri
 
     let future = outgoing_handler::handle(outgoing, Some(options))
         .map_err(|e| format!("could not send: {e:?}"))?;
-    if !write_all(&body, &req.body) {
-        return Err("could not write the request body".into());
+    // A platform may answer before it has read the body, and close the connection: then
+    // the write fails, but the answer (if there is one) is what says whether the deploy
+    // was accepted. A body that could not be written is dropped unfinished.
+    let unwritten = !write_all(&body, &req.body);
+    if unwritten {
+        drop(body);
+    } else {
+        http::OutgoingBody::finish(body, None)
+            .map_err(|e| format!("could not finish the request body: {e:?}"))?;
     }
-    http::OutgoingBody::finish(body, None)
-        .map_err(|e| format!("could not finish the request body: {e:?}"))?;
 
     let response = loop {
         if let Some(result) = future.get() {
             break result
                 .map_err(|()| "response already taken".to_string())?
-                .map_err(|e| format!("platform unreachable: {e:?}"))?;
+                .map_err(|e| {
+                    if unwritten {
+                        format!("could not write the request body: {e:?}")
+                    } else {
+                        format!("platform unreachable: {e:?}")
+                    }
+                })?;
         }
         let ready = wasi::io::poll::poll(&[&future.subscribe(), &deadline]);
         if ready.contains(&1) && future.get().is_none() {
