@@ -187,7 +187,8 @@ const MAX_MEMORY_BYTES: usize = 256 << 20;
 /// dirtied and only those are reset (a `memset` of all 512 KiB was 9% of the host's CPU
 /// per request); elsewhere the whole region is `memset`. The component (`build.rs`) puts
 /// a 128 KiB stack, then its data, then its heap at the bottom of memory: 512 KiB holds
-/// a typical request's whole working set. Measured with `perf stat` under load: page faults per request 14 → ~1.
+/// a typical request's whole working set. Measured with `perf stat` under load: page
+/// faults per request 14 → ~1.
 const MEMORY_KEEP_RESIDENT: usize = 512 << 10;
 
 /// The same for tables (the component's function table is a few KiB).
