@@ -579,6 +579,56 @@ mod tests {
         assert_eq!(connections.load(Ordering::SeqCst), 5);
     }
 
+    /// The race the test above can only hope to hit, played step by step: the platform
+    /// closes an idle kept connection just before the pool hands it out, so the request
+    /// is queued on a connection that has not yet seen the close. It comes back
+    /// unwritten and goes to the platform on a new connection: the call succeeds and the
+    /// platform gets it once. (The closing connection's peer is an in-memory pipe, and
+    /// its driver is held back until the request is queued on it.)
+    #[tokio::test]
+    async fn a_request_queued_on_a_closing_kept_connection_goes_on_a_new_one() {
+        let platform = platform(Mode::KeepAlive).await;
+        let outbound = Arc::new(Outbound::default());
+        let (ours, theirs) = tokio::io::duplex(4096);
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake::<_, WasiBody>(TokioIo::new(ours))
+            .await
+            .unwrap();
+        let mut conn = Box::pin(conn);
+        // Polled once, the connection wants a request: it looks usable to the pool.
+        std::future::poll_fn(|cx| {
+            assert!(conn.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        assert!(sender.is_ready());
+        drop(theirs);
+        let authority = platform.url["http://".len()..].split('/').next().unwrap();
+        outbound
+            .lock()
+            .idle
+            .entry((false, authority.to_string()))
+            .or_default()
+            .push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+
+        let answer = tokio::spawn({
+            let (outbound, url) = (outbound.clone(), platform.url.clone());
+            async move { call(&outbound, &url).await }
+        });
+        // This runtime has one thread: the call runs until it waits for an answer.
+        while idle(&outbound) != 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::spawn(conn);
+        let (status, body) = answer.await.unwrap();
+        assert_eq!((status, &body[..]), (202, &br#"{"accepted":true}"#[..]));
+        assert_eq!(platform.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(platform.connections.load(Ordering::SeqCst), 1);
+    }
+
     #[tokio::test]
     async fn a_stalled_answer_times_out_and_its_connection_is_dropped() {
         let platform = platform(Mode::Stall).await;
