@@ -16,7 +16,8 @@ pub struct RecordedRequest {
     pub uri: String,
     /// Every header in order, names lowercase (values lossily decoded as UTF-8).
     pub headers: Vec<(String, String)>,
-    /// The whole body.
+    /// The whole body (empty when the platform answered without reading it:
+    /// [`FakePlatform::set_answer_unread`]).
     pub body: Vec<u8>,
 }
 
@@ -76,18 +77,19 @@ struct State {
     body: Vec<u8>,
     headers: Vec<(String, String)>,
     delay: Option<Duration>,
+    unread: bool,
     requests: Vec<RecordedRequest>,
 }
 
 /// The fake platform. Clones share state: keep one in the test, give a clone to
 /// [`HostBuilder::fake_platform`](crate::HostBuilder::fake_platform).
 ///
-/// Every outbound request is recorded (body fully read) and answered with the current
-/// status (default 200), body (default `{}`) and extra headers (default none; a
-/// `content-type: application/json` is added unless the headers set one), after the
-/// current delay if any. When the guest set a first-byte timeout shorter than the delay,
-/// the call fails with `connection-read-timeout` once that timeout elapses, as a real
-/// slow server would.
+/// Every outbound request is recorded (body fully read, unless told not to) and
+/// answered with the current status (default 200), body (default `{}`) and extra
+/// headers (default none; a `content-type: application/json` is added unless the
+/// headers set one), after the current delay if any. When the guest set a first-byte
+/// timeout shorter than the delay, the call fails with `connection-read-timeout` once
+/// that timeout elapses, as a real slow server would.
 #[derive(Clone)]
 pub struct FakePlatform {
     state: Arc<Mutex<State>>,
@@ -119,6 +121,7 @@ impl FakePlatform {
                 body: b"{}".to_vec(),
                 headers: Vec::new(),
                 delay: None,
+                unread: false,
                 requests: Vec::new(),
             })),
         }
@@ -148,6 +151,13 @@ impl FakePlatform {
         self.lock().delay = delay;
     }
 
+    /// Answer from the request's head, dropping the body unread, as a server that
+    /// answers early and closes the connection: the guest's write of the rest of the
+    /// body fails (the host buffers two writes).
+    pub fn set_answer_unread(&self, unread: bool) {
+        self.lock().unread = unread;
+    }
+
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
@@ -165,7 +175,13 @@ impl FakePlatform {
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let (parts, body) = request.into_parts();
-        let body = body.collect().await?.to_bytes().to_vec();
+        let unread = self.lock().unread;
+        let body = if unread {
+            drop(body);
+            Vec::new()
+        } else {
+            body.collect().await?.to_bytes().to_vec()
+        };
         let recorded = RecordedRequest {
             method: parts.method.to_string(),
             uri: parts.uri.to_string(),

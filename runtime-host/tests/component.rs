@@ -267,7 +267,9 @@ async fn api_trigger_deploys_once() {
 /// may, and the connection can then end before the guest has written the body (on a
 /// kept connection the head goes out at once). The platform's 202 still counts: before
 /// the guest looked at the answer after a failed body write, about half of the runs of
-/// this test failed with "could not write the request body".
+/// this test failed with "could not write the request body". (The root crate's
+/// `a_platform_answering_before_reading_the_body_is_heard` makes that write fail every
+/// time.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploys_reach_a_real_platform_over_kept_connections() {
     use std::sync::{Arc, Mutex};

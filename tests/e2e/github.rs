@@ -295,6 +295,37 @@ async fn platform_failure_is_502_and_the_retry_deploys_once() {
         .all(|c| c.header("idempotency-key") == Some("retry-1")));
 }
 
+/// A platform may answer from the request's head and close the connection without
+/// reading the body. The guest's write of the rest of the body then fails, but the
+/// answer is what says whether the deploy happened: a 2xx is `deployed` (a 502 would make
+/// the provider retry an accepted deploy), a refusal is still a 502. The long commit
+/// message makes the deploy body longer than the host buffers (two 4 KiB writes), so
+/// here the write fails every time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_platform_answering_before_reading_the_body_is_heard() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture_with("github/push.json", |v| {
+        let message = format!("Ship it @deploy\n\n{}", "Long release notes. ".repeat(1000));
+        v["head_commit"]["message"] = json!(message);
+    });
+    gw.platform.set_answer_unread(true);
+    let (status, answer) = gw.github("shop", &secret, "push", "early-1", &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (202, Some("deployed")),
+        "{answer}"
+    );
+    gw.platform.set_status(500);
+    let (status, answer) = gw.github("shop", &secret, "push", "early-2", &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (502, Some("failed")),
+        "{answer}"
+    );
+    assert_eq!(gw.calls(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_platform_that_does_not_answer_in_8_seconds_is_502() {
     let gw = Gateway::new();
