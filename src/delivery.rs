@@ -124,22 +124,37 @@ pub fn release(kv: &dyn Kv, token: ClaimToken) -> Result<(), StoreError> {
     }
 }
 
-/// Ends an attempt whose delivery [`mark_done`] recorded: the counter goes (see the
-/// module documentation).
-pub fn finish(kv: &dyn Kv, token: ClaimToken) -> Result<(), StoreError> {
+/// Ends an attempt the platform accepted. The delivery is recorded as done first, and
+/// only then does the claim's counter go: the order the module documentation relies on.
+/// Should the record fail, the claim is released instead, as after a failure, and the
+/// error says so (the deploy happened, but a retry would deploy again).
+pub fn finish(
+    kv: &dyn Kv,
+    app: &str,
+    delivery: &Delivery,
+    now_ms: u64,
+    token: ClaimToken,
+) -> Result<(), StoreError> {
+    if let Err(e) = mark_done(kv, app, delivery, now_ms) {
+        let released = match release(kv, token) {
+            Ok(()) => String::new(),
+            Err(r) => format!("; claim not released: {}", r.0),
+        };
+        return Err(StoreError(format!(
+            "not recorded as done: {}{released}",
+            e.0
+        )));
+    }
     match token.key {
-        Some(key) => kv.delete(&key),
+        Some(key) => kv
+            .delete(&key)
+            .map_err(|e| StoreError(format!("claim counter not deleted: {}", e.0))),
         None => Ok(()),
     }
 }
 
 /// Records that the platform accepted `delivery`.
-pub fn mark_done(
-    kv: &dyn Kv,
-    app: &str,
-    delivery: &Delivery,
-    now_ms: u64,
-) -> Result<(), StoreError> {
+fn mark_done(kv: &dyn Kv, app: &str, delivery: &Delivery, now_ms: u64) -> Result<(), StoreError> {
     let record = match delivery.dedupe {
         Dedupe::Never => return Ok(()),
         Dedupe::Forever => serde_json::json!({"at": now_ms}),
@@ -178,6 +193,55 @@ mod tests {
         ));
     }
 
+    /// The store's writes, in order, as `set key` / `delete key`.
+    #[derive(Default)]
+    struct Writes {
+        kv: MemKv,
+        log: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Kv for Writes {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.kv.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.log.lock().unwrap().push(format!("set {key}"));
+            self.kv.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.log.lock().unwrap().push(format!("delete {key}"));
+            self.kv.delete(key)
+        }
+        fn exists(&self, key: &str) -> Result<bool, StoreError> {
+            self.kv.exists(key)
+        }
+        fn keys(&self) -> Result<Vec<String>, StoreError> {
+            self.kv.keys()
+        }
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            self.kv.increment(key, delta)
+        }
+    }
+
+    /// The done record is written before the counter goes: in the other order, an
+    /// attempt could claim the delivery between the two and deploy it again.
+    #[test]
+    fn finish_records_before_it_deletes_the_counter() {
+        let kv = Writes::default();
+        let del = d("abc", Dedupe::Forever);
+        let Claim::Owned(token) = claim(&kv, "shop", &del, 1_000).unwrap() else {
+            panic!()
+        };
+        finish(&kv, "shop", &del, 1_001, token).unwrap();
+        assert_eq!(
+            *kv.log.lock().unwrap(),
+            [
+                "set done/shop/abc",
+                &format!("delete {}", claim_key("shop", "abc", 0))
+            ]
+        );
+    }
+
     /// Finished deliveries leave their done record only. A claimant that raced the
     /// finish (incremented before the delete, released after) leaves a counter that
     /// claims nothing: the delivery stays a duplicate, and other ones are unaffected.
@@ -188,8 +252,7 @@ mod tests {
         let Claim::Owned(token) = claim(&kv, "shop", &del, 1_000).unwrap() else {
             panic!("first claim must own")
         };
-        mark_done(&kv, "shop", &del, 1_001).unwrap();
-        finish(&kv, token).unwrap();
+        finish(&kv, "shop", &del, 1_001, token).unwrap();
         assert_eq!(kv.keys().unwrap(), ["done/shop/abc"]);
         assert_eq!(claim(&kv, "shop", &del, 1_002).unwrap(), Claim::Duplicate);
         assert_eq!(kv.keys().unwrap(), ["done/shop/abc"]);
@@ -201,8 +264,7 @@ mod tests {
         };
         let racer = claim_key("shop", "xyz", 2_000 / WINDOW_MS);
         assert_eq!(kv.increment(&racer, 1).unwrap(), 2);
-        mark_done(&kv, "shop", &del, 2_001).unwrap();
-        finish(&kv, token).unwrap();
+        finish(&kv, "shop", &del, 2_001, token).unwrap();
         assert_eq!(kv.increment(&racer, -1).unwrap(), -1);
         assert_eq!(claim(&kv, "shop", &del, 2_002).unwrap(), Claim::Duplicate);
         assert_eq!(
@@ -212,6 +274,31 @@ mod tests {
         let other = d("other", Dedupe::Forever);
         assert!(matches!(
             claim(&kv, "shop", &other, 2_003).unwrap(),
+            Claim::Owned(_)
+        ));
+    }
+
+    /// A finish whose record cannot be written says so, and does not delete the counter
+    /// (that would let a concurrent attempt deploy at once): the store was down, so the
+    /// claim stays until it lapses, and then the delivery can be deployed again.
+    #[test]
+    fn a_finish_that_cannot_record_keeps_the_claim() {
+        let kv = MemKv::default();
+        let del = d("abc", Dedupe::Forever);
+        let Claim::Owned(token) = claim(&kv, "shop", &del, 1_000).unwrap() else {
+            panic!()
+        };
+        kv.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let e = finish(&kv, "shop", &del, 1_001, token).unwrap_err();
+        assert_eq!(
+            e.0,
+            "not recorded as done: injected failure; claim not released: injected failure"
+        );
+        kv.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(kv.keys().unwrap(), [claim_key("shop", "abc", 0)]);
+        assert_eq!(claim(&kv, "shop", &del, 1_002).unwrap(), Claim::InProgress);
+        assert!(matches!(
+            claim(&kv, "shop", &del, 1_000 + 3 * WINDOW_MS).unwrap(),
             Claim::Owned(_)
         ));
     }

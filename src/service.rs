@@ -320,7 +320,7 @@ fn deploy(
         Ok(Claim::InProgress) => return failed(Error::InProgress),
         Err(e) => return failed(e.into()),
     };
-    let outcome = (|| {
+    let attempt = (|| {
         hook::status_gate(app).map_err(failed)?;
         let platform = PlatformConfig::new(
             host.var("platform_url").as_deref(),
@@ -335,35 +335,32 @@ fn deploy(
             error,
             platform_status: Some(status),
         })?;
-        let recorded = delivery::mark_done(kv, &app.name, delivery, host.now_ms());
-        if let Err(e) = &recorded {
-            // The deploy happened: answering 2xx is right, and the platform got the
-            // Idempotency-Key should the provider retry anyway.
-            host.log(&format!(
-                "app={} delivery={} deployed but not recorded: {}",
-                app.name, delivery.id, e.0
-            ));
-        }
-        Ok((
+        Ok(status)
+    })();
+    match attempt {
+        Ok(status) => {
+            if let Err(e) = delivery::finish(kv, &app.name, delivery, host.now_ms(), token) {
+                // The deploy happened: answering 2xx is right, and the platform got the
+                // Idempotency-Key should the provider retry anyway.
+                host.log(&format!(
+                    "app={} delivery={} deployed, but {}",
+                    app.name, delivery.id, e.0
+                ));
+            }
             Outcome::Deployed {
                 platform_status: status,
-            },
-            recorded.is_ok(),
-        ))
-    })();
-    let (outcome, recorded) = outcome.unwrap_or_else(|o| (o, false));
-    let ended = if recorded {
-        delivery::finish(kv, token)
-    } else {
-        delivery::release(kv, token)
-    };
-    if let Err(e) = ended {
-        host.log(&format!(
-            "app={} delivery={} claim not released: {}",
-            app.name, delivery.id, e.0
-        ));
+            }
+        }
+        Err(failed) => {
+            if let Err(e) = delivery::release(kv, token) {
+                host.log(&format!(
+                    "app={} delivery={} claim not released: {}",
+                    app.name, delivery.id, e.0
+                ));
+            }
+            failed
+        }
     }
-    outcome
 }
 
 fn store_down(host: &dyn Host, e: StoreError, app: &str) -> Response {
