@@ -48,6 +48,13 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Still worth keeping: idle for less than `idle_for`, and not closed by the server.
+    fn keep(&self, idle_for: Duration) -> bool {
+        self.since.elapsed() < idle_for && !self.sender.is_closed()
+    }
+}
+
 #[derive(Default)]
 struct Pool {
     idle: HashMap<Key, Vec<Idle>>,
@@ -156,7 +163,7 @@ impl Outbound {
             if let Ok(Ok(())) = tokio::time::timeout(self.idle_for, sender.ready()).await {
                 let mut pool = self.lock();
                 let list = pool.idle.entry(key).or_default();
-                list.retain(|i| i.since.elapsed() < self.idle_for && !i.sender.is_closed());
+                list.retain(|i| i.keep(self.idle_for));
                 if list.len() < MAX_IDLE {
                     list.push(Idle {
                         sender,
@@ -189,7 +196,7 @@ impl Outbound {
             let next = {
                 let mut pool = self.lock();
                 pool.idle.retain(|_, list| {
-                    list.retain(|i| i.since.elapsed() < self.idle_for && !i.sender.is_closed());
+                    list.retain(|i| i.keep(self.idle_for));
                     !list.is_empty()
                 });
                 match pool.idle.values().flatten().map(|i| i.since).min() {
