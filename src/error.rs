@@ -1,15 +1,21 @@
-//! One error type for webhook deliveries, mapped to the contract's statuses and public
-//! reasons. Public reasons never contain a secret or a hint at one; details for the
-//! operator go to the log through `detail`.
+//! The one error type of the gateway, for webhook deliveries and the admin API alike,
+//! mapped once to a status and a public message. Public messages never contain a secret
+//! or a hint at one; details for the operator go to the log through [`Error::detail`].
 
 use crate::model::Trigger;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// 405: webhooks are POSTs.
+    /// 405 on a hook: webhooks are POSTs.
     MethodNotAllowed,
+    /// 405 on an admin route.
+    MethodNotAllowedOn { method: String, path: String },
     /// 404: unknown route or app, or a wrong image token (indistinguishable on purpose).
     NotFound,
+    /// 404 on the admin API, naming the app.
+    AppNotFound(String),
+    /// 404: an admin trigger action other than enable, disable and rotate.
+    UnknownAction,
     /// 413: the body is over the route's limit.
     PayloadTooLarge { limit: usize },
     /// 415: neither JSON nor form-encoded.
@@ -23,14 +29,16 @@ pub enum Error {
     BadPayload(String),
     /// 400: no supported provider sent this.
     UnknownProvider(&'static str),
+    /// 400: an admin request body or value is not valid; names the field when there is one.
+    Invalid { field: Option<String>, why: String },
     /// 409 `in_progress`: the same delivery is being deployed right now.
     InProgress,
     /// 409: the app's status does not allow a deploy.
     StatusNotDeployable(String),
     /// 409: the platform says the app cannot be deployed in its current state.
-    PlatformConflict(String),
-    /// 502: the platform refused, timed out or could not be reached.
-    Platform(String),
+    PlatformConflict { why: String, status: u16 },
+    /// 502: the platform refused (`status`), timed out or could not be reached.
+    Platform { why: String, status: Option<u16> },
     /// 503: the key-value store failed.
     Store(String),
     /// 500: a configuration problem on our side (e.g. `platform_url` unset).
@@ -38,36 +46,60 @@ pub enum Error {
 }
 
 impl Error {
+    /// A 400 naming `field`: the message reads `field: why`.
+    pub fn field(field: impl Into<String>, why: impl Into<String>) -> Error {
+        Error::Invalid {
+            field: Some(field.into()),
+            why: why.into(),
+        }
+    }
+
+    /// A 400 about the request as a whole.
+    pub fn invalid(why: impl Into<String>) -> Error {
+        Error::Invalid {
+            field: None,
+            why: why.into(),
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
-            Error::MethodNotAllowed => 405,
-            Error::NotFound => 404,
+            Error::MethodNotAllowed | Error::MethodNotAllowedOn { .. } => 405,
+            Error::NotFound | Error::AppNotFound(_) | Error::UnknownAction => 404,
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedMediaType(_) => 415,
             Error::Unauthorized(_) => 401,
             Error::TriggerDisabled(_) => 403,
-            Error::BadPayload(_) | Error::UnknownProvider(_) => 400,
-            Error::InProgress | Error::StatusNotDeployable(_) | Error::PlatformConflict(_) => 409,
-            Error::Platform(_) => 502,
+            Error::BadPayload(_) | Error::UnknownProvider(_) | Error::Invalid { .. } => 400,
+            Error::InProgress | Error::StatusNotDeployable(_) | Error::PlatformConflict { .. } => {
+                409
+            }
+            Error::Platform { .. } => 502,
             Error::Store(_) => 503,
             Error::Config(_) => 500,
         }
     }
 
-    /// The `result` field of the answer.
+    /// The `result` field of a hook's answer.
     pub fn result(&self) -> &'static str {
         match self {
             Error::InProgress => "in_progress",
-            Error::Platform(_) | Error::Store(_) | Error::Config(_) => "failed",
+            Error::Platform { .. } | Error::Store(_) | Error::Config(_) => "failed",
             _ => "rejected",
         }
     }
 
-    /// The `reason` field of the answer: safe to show the sender.
+    /// The public message (a hook answer's `reason`, an admin answer's `error`): safe to
+    /// show the sender.
     pub fn reason(&self) -> String {
         match self {
             Error::MethodNotAllowed => "method not allowed: webhooks are POST requests".into(),
+            Error::MethodNotAllowedOn { method, path } => {
+                format!("method {method} not allowed on {path}")
+            }
             Error::NotFound => "not found".into(),
+            Error::AppNotFound(name) => format!("app {name} not found"),
+            Error::UnknownAction => "unknown action: use enable, disable or rotate".into(),
             Error::PayloadTooLarge { limit } => {
                 format!("payload too large: the limit is {limit} bytes")
             }
@@ -81,12 +113,17 @@ impl Error {
             Error::UnknownProvider(supported) => {
                 format!("unknown provider: supported are {supported}")
             }
+            Error::Invalid {
+                field: Some(field),
+                why,
+            } => format!("{field}: {why}"),
+            Error::Invalid { field: None, why } => why.clone(),
             Error::InProgress => "this delivery is being deployed right now".into(),
             Error::StatusNotDeployable(status) => {
                 format!("app status {status:?} does not allow a deploy")
             }
-            Error::PlatformConflict(why) => why.clone(),
-            Error::Platform(why) => format!("deploy failed: {why}"),
+            Error::PlatformConflict { why, .. } => why.clone(),
+            Error::Platform { why, .. } => format!("deploy failed: {why}"),
             Error::Store(_) => "the key-value store is unavailable".into(),
             Error::Config(why) => format!("gateway misconfigured: {why}"),
         }
@@ -98,6 +135,28 @@ impl Error {
             Error::Store(detail) => format!("store error: {detail}"),
             other => other.reason(),
         }
+    }
+
+    /// The field an admin error is about.
+    pub fn field_name(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The platform's HTTP status, when it answered.
+    pub fn platform_status(&self) -> Option<u16> {
+        match self {
+            Error::Platform { status, .. } => *status,
+            Error::PlatformConflict { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The admin API's error body: `{"error": <public message>, "field": <field or null>}`.
+    pub fn to_admin_json(&self) -> serde_json::Value {
+        serde_json::json!({"error": self.reason(), "field": self.field_name()})
     }
 }
 
@@ -137,10 +196,21 @@ mod tests {
     fn statuses_and_results() {
         assert_eq!(Error::InProgress.status(), 409);
         assert_eq!(Error::InProgress.result(), "in_progress");
-        assert_eq!(Error::Platform("x".into()).status(), 502);
-        assert_eq!(Error::Platform("x".into()).result(), "failed");
+        let refused = Error::Platform {
+            why: "x".into(),
+            status: Some(500),
+        };
+        assert_eq!((refused.status(), refused.result()), (502, "failed"));
+        assert_eq!(refused.platform_status(), Some(500));
         assert_eq!(Error::Store("redis down".into()).result(), "failed");
         assert!(!Error::Store("redis down".into()).reason().contains("redis"));
         assert_eq!(Error::TriggerDisabled(Trigger::Git).status(), 403);
+        let field = Error::field("git.branch", "must be a valid git branch name");
+        assert_eq!(field.status(), 400);
+        assert_eq!(
+            field.to_admin_json(),
+            serde_json::json!({"error": "git.branch: must be a valid git branch name",
+                               "field": "git.branch"})
+        );
     }
 }

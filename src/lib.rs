@@ -1,29 +1,37 @@
 //! autodeploy: continuous-deployment webhooks, verified and decided at the edge.
 //!
-//! The crate is a plain-Rust core (providers, signatures, rules, app records, the
-//! deploy call and the whole request flow over the [`service::Host`] trait), plus a thin
-//! component layer compiled for `wasm32` only that maps Spin's HTTP, variables and
-//! key-value APIs onto it and exports `autodeploy:gateway/trigger`.
+//! The crate is a plain-Rust core plus a thin component layer. The layers, each using
+//! only the ones before it:
+//!
+//! - [`model`] and [`error`]: the shared vocabulary and the one error type;
+//! - `support`: JSON, time, crypto and secrets;
+//! - `providers` and `registries`: each git provider and image registry detects,
+//!   verifies and parses its own webhooks into one normalised event;
+//! - `state`: the key-value store as the core sees it, app records, delivery claims and
+//!   the delivery log;
+//! - `gateway`: the HTTP behaviour over a `Host` trait (router, the decision pipeline,
+//!   the hook flow, the deploy call, the admin API, the pure `trigger` export);
+//! - `spin` (wasm32 only): Spin's HTTP entry, variables, key-value and outbound HTTP
+//!   mapped onto the gateway's `Host`, and the `autodeploy:gateway/trigger` export.
+//!
+//! The public API is what the benchmarks and fuzz targets use.
 
-pub mod admin;
-pub mod app;
-pub mod crypto;
-pub mod delivery;
-pub mod deliverylog;
-pub mod deploy;
-pub mod error;
-pub mod evaluate;
-pub mod hook;
-pub mod json;
+mod error;
 pub mod model;
-pub mod providers;
-pub mod registries;
-pub mod rules;
-pub mod secret;
-pub mod service;
-pub mod store;
-pub mod tagpattern;
-pub mod time;
+
+// The HTTP side is reached from the Spin entry (wasm32) and from the native tests.
+#[cfg_attr(not(any(target_arch = "wasm32", test)), allow(dead_code))]
+mod gateway;
+mod providers;
+mod registries;
+mod state;
+mod support;
 
 #[cfg(target_arch = "wasm32")]
-mod component;
+mod spin;
+
+pub use gateway::trigger::{evaluate, Decision};
+pub use registries::normalize_image;
+pub use registries::tagpattern::TagPattern;
+pub use state::app::App;
+pub use support::json;

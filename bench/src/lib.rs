@@ -53,7 +53,7 @@ pub fn app_json() -> Value {
     })
 }
 
-/// The `config` argument of `autodeploy::evaluate::evaluate` for the app `shop`.
+/// The `config` argument of `autodeploy::evaluate` for the app `shop`.
 pub fn evaluate_config() -> String {
     json!({
         "app": app_json(),

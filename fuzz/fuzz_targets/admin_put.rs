@@ -2,7 +2,7 @@
 //! stored and read back (`to_json` → `from_stored`), and replaced by the same body.
 #![no_main]
 
-use autodeploy::app::App;
+use autodeploy::App;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! the body, signed with the app's secret so that fuzzed payloads reach the parser.
 #![no_main]
 
-use autodeploy::evaluate::evaluate;
+use autodeploy::evaluate;
 use autodeploy_fuzz::{config, headers, hmac_hex, NOW_MS, SECRET};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,7 +1,7 @@
 //! The image reference normaliser: never panics, and is idempotent on its own output.
 #![no_main]
 
-use autodeploy::registries::normalize_image;
+use autodeploy::normalize_image;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

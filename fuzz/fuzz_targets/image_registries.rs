@@ -2,7 +2,7 @@
 //! body; GHCR from a signed GitHub `package` event), through `evaluate` on the image hook.
 #![no_main]
 
-use autodeploy::evaluate::evaluate;
+use autodeploy::evaluate;
 use autodeploy_fuzz::{config, headers, hmac_hex, NOW_MS, TOKEN};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,7 +1,7 @@
 //! The tag pattern compiler and matcher: `pattern\ntag`; never panics, never hangs.
 #![no_main]
 
-use autodeploy::tagpattern::TagPattern;
+use autodeploy::TagPattern;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,7 +8,7 @@ pub const SECRET: &str = "fuzz-git-secret-0123456789abcdef";
 pub const TOKEN: &str = "fuzz-image-token-0123456789abcdef";
 pub const NOW_MS: u64 = 1_795_601_696_789;
 
-/// The `config` of `autodeploy::evaluate::evaluate`: git and image triggers enabled,
+/// The `config` of `autodeploy::evaluate`: git and image triggers enabled,
 /// no repository filter, so a payload that parses gets as far as the rules allow.
 pub fn config() -> String {
     json!({

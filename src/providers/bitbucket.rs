@@ -17,7 +17,7 @@ use super::github::verify_hub_signature;
 use super::{parse_push, str_at, Commit, GitEvent, GitProvider, Push};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
-use crate::secret::Secret;
+use crate::support::secret::Secret;
 
 pub struct Bitbucket;
 

@@ -22,7 +22,7 @@ use super::{github_style_push, is_test_delivery, parse_push, verify_hex_hmac, GI
 use super::{GitEvent, GitProvider};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
-use crate::secret::Secret;
+use crate::support::secret::Secret;
 
 /// Gitea, or Forgejo (its fork, which names itself in its own headers and sends Gitea's
 /// too): each header is looked up by its names in order.

@@ -14,10 +14,10 @@
 //! <https://help.gitee.com/webhook/how-to-verify-webhook-keys>
 
 use super::{github_style_push, parse_push, GitEvent, GitProvider, GITHUB_STYLE_KEYS};
-use crate::crypto::{unbase64, unhex, verify_hmac_sha256};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
-use crate::secret::Secret;
+use crate::support::crypto::{unbase64, unhex, verify_hmac_sha256};
+use crate::support::secret::Secret;
 
 pub struct Gitee;
 

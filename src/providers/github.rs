@@ -7,7 +7,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::model::{Headers, Provider};
-use crate::secret::Secret;
+use crate::support::secret::Secret;
 
 pub struct GitHub;
 

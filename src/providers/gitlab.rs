@@ -15,8 +15,8 @@ use serde_json::Value;
 use super::{commit, parse_push, str_at, strings_at, Commit, GitEvent, GitProvider, Push};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
-use crate::rules::is_zero_sha;
-use crate::secret::Secret;
+use crate::providers::rules::is_zero_sha;
+use crate::support::secret::Secret;
 
 /// Every member a GitLab push is read by (below and in [`commit`]).
 const KEYS: &[&str] = &[

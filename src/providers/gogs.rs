@@ -16,7 +16,7 @@ use super::{github_style_push, is_test_delivery, parse_push, verify_hex_hmac};
 use super::{GitEvent, GitProvider};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
-use crate::secret::Secret;
+use crate::support::secret::Secret;
 
 /// What a Gogs push is read by: GitHub's shape, with the head commit in `commits`.
 const KEYS: &[&str] = &[

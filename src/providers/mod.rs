@@ -7,6 +7,7 @@ mod gitee;
 mod github;
 mod gitlab;
 mod gogs;
+pub mod rules;
 
 pub use bitbucket::Bitbucket;
 pub use gitea::Gitea;
@@ -18,11 +19,11 @@ pub use gogs::Gogs;
 
 use serde_json::Value;
 
-use crate::crypto::{unhex, verify_hmac_sha256};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
-use crate::rules::is_zero_sha;
-use crate::secret::Secret;
+use crate::providers::rules::is_zero_sha;
+use crate::support::crypto::{unhex, verify_hmac_sha256};
+use crate::support::secret::Secret;
 
 /// A git push, normalised across providers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,7 +205,7 @@ pub(crate) fn is_test_delivery(p: &Value) -> bool {
 
 /// Parses a JSON payload, describing failures without echoing it.
 pub(crate) fn parse_json(json: &[u8], what: &str) -> Result<Value, Error> {
-    object(crate::json::parse(json), what)
+    object(crate::support::json::parse(json), what)
 }
 
 /// A parsed payload that must be a JSON object; failures described without echoing it.
@@ -249,7 +250,7 @@ pub(crate) const GITHUB_STYLE_KEYS: &[&str] = &[
 /// test catches. Skipped values are walked without recursion, so only the kept members
 /// count towards the parser's nesting limit.
 pub(crate) fn parse_push(json: &[u8], what: &str, keep: &[&str]) -> Result<Value, Error> {
-    object(crate::json::parse_keeping(json, keep), what)
+    object(crate::support::json::parse_keeping(json, keep), what)
 }
 
 /// The string at a JSON pointer (`/a/b`), if it is one.

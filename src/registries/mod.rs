@@ -22,19 +22,20 @@ mod ghcr;
 mod harbor;
 mod quay;
 mod reference;
+pub mod tagpattern;
 
 pub use acr::Acr;
 pub use dockerhub::DockerHub;
 pub use ghcr::Ghcr;
 pub use harbor::Harbor;
 pub use quay::Quay;
-pub use reference::{normalize_image, ImageRef, DOCKER_HUB};
+pub use reference::{normalize_image, DOCKER_HUB};
 
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::model::{Headers, Provider};
-use crate::secret::Secret;
+use crate::support::secret::Secret;
 
 /// One pushed tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,7 +233,10 @@ mod tests {
         let body = br#"{"action":"published"}"#;
         let signature = format!(
             "sha256={}",
-            crate::crypto::hex(&crate::crypto::hmac_sha256(token.expose().as_bytes(), body))
+            crate::support::crypto::hex(&crate::support::crypto::hmac_sha256(
+                token.expose().as_bytes(),
+                body
+            ))
         );
         let ok: &[&[(&str, &str)]] = &[
             &[],

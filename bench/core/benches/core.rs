@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the pure core: `autodeploy::evaluate::evaluate` (config
+//! Criterion benchmarks of the pure core: `autodeploy::evaluate` (config
 //! parse + route + verify + parse + rules + outbound request) for a GitHub push (one
 //! commit and 100 commits), its rejections, and a Docker Hub push. Allocations per call
 //! are counted with a counting global allocator and printed before the timings.
@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use autodeploy::evaluate::{evaluate, Decision};
+use autodeploy::{evaluate, Decision};
 use autodeploy::model::Headers;
 use autodeploy_bench_core as b;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -4,6 +4,10 @@
 //! `claim/{app}/{delivery}/{window}` (in-flight claims); `log/{app}/seq` and
 //! `log/{app}/{slot}` (the bounded delivery log).
 
+pub(crate) mod app;
+pub(crate) mod delivery;
+pub(crate) mod log;
+
 /// A store failure; the text is for the log only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
@@ -23,10 +27,6 @@ pub trait Kv {
     fn keys(&self) -> Result<Vec<String>, StoreError>;
     /// Atomically adds `delta` to the counter at `key` (absent = 0) and returns the result.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
-}
-
-pub fn app_key(name: &str) -> String {
-    format!("app/{name}")
 }
 
 /// An in-memory store for native tests.

@@ -1,12 +1,12 @@
-//! The one outbound deploy call (contract §6), and how its answer is read.
+//! The one outbound deploy call, and how its answer is read.
 
 use serde_json::{json, Value};
 
-use crate::app::{App, DeployTarget};
 use crate::error::Error;
 use crate::model::{OutboundRequest, Provider, Trigger};
 use crate::providers::Commit;
-use crate::secret::Secret;
+use crate::state::app::{App, DeployTarget};
+use crate::support::secret::Secret;
 
 /// Where deploy calls go: `platform_url` and `platform_token`.
 #[derive(Clone, Debug)]
@@ -86,7 +86,7 @@ pub fn build_request(app: &App, platform: &PlatformConfig, event: &DeployEvent) 
                 "image": event.image.as_ref().map(|i| json!({
                     "repository": i.repository, "tag": i.tag, "digest": i.digest,
                 })),
-                "received_at": crate::time::rfc3339(event.received_at_ms),
+                "received_at": crate::support::time::rfc3339(event.received_at_ms),
             });
             (format!("{}{path}", platform.origin), body)
         }
@@ -111,16 +111,17 @@ pub fn interpret_answer(target: &DeployTarget, status: u16, body: &[u8]) -> Resu
     let accepted = (200..300).contains(&status);
     match target {
         DeployTarget::Generic { .. } if accepted => Ok(()),
-        DeployTarget::Generic { .. } => Err(Error::Platform(format!(
-            "the platform answered HTTP {status}"
-        ))),
+        DeployTarget::Generic { .. } => Err(Error::Platform {
+            why: format!("the platform answered HTTP {status}"),
+            status: Some(status),
+        }),
         DeployTarget::Rainbond { .. } => {
             // Rainbond answers `{"code", "msg", "msg_show", "data"}`: `msg_show` is the
             // message for people, `msg` the one for programs; some errors are a bare JSON
             // string. Its "component status does not support it" refusal comes as HTTP
             // 400 (or even 200) with `msg_show: 组件状态不支持` and `msg: component is
             // closed, not support`.
-            let parsed: Value = crate::json::parse(body).unwrap_or_default();
+            let parsed: Value = crate::support::json::parse(body).unwrap_or_default();
             let msg = ["msg_show", "msg"]
                 .iter()
                 .find_map(|k| {
@@ -142,19 +143,25 @@ pub fn interpret_answer(target: &DeployTarget, status: u16, body: &[u8]) -> Resu
                     .is_some_and(|m| m.contains(STATUS_NOT_SUPPORTED))
                 || closed.starts_with("component is closed")
             {
-                return Err(Error::PlatformConflict(format!(
-                    "Rainbond: the component's status does not support a deploy ({})",
-                    msg.as_deref().unwrap_or(STATUS_NOT_SUPPORTED)
-                )));
+                return Err(Error::PlatformConflict {
+                    why: format!(
+                        "Rainbond: the component's status does not support a deploy ({})",
+                        msg.as_deref().unwrap_or(STATUS_NOT_SUPPORTED)
+                    ),
+                    status,
+                });
             }
             let code = parsed.get("code").and_then(Value::as_u64);
             if accepted && code.is_none_or(|c| c == 200) {
                 return Ok(());
             }
-            Err(Error::Platform(match msg {
-                Some(m) => format!("Rainbond answered HTTP {status}: {m}"),
-                None => format!("Rainbond answered HTTP {status}"),
-            }))
+            Err(Error::Platform {
+                why: match msg {
+                    Some(m) => format!("Rainbond answered HTTP {status}: {m}"),
+                    None => format!("Rainbond answered HTTP {status}"),
+                },
+                status: Some(status),
+            })
         }
     }
 }

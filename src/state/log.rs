@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::store::{Kv, StoreError};
+use crate::state::{Kv, StoreError};
 
 pub const CAPACITY: u64 = 50;
 
@@ -71,7 +71,7 @@ pub fn read(kv: &dyn Kv, app: &str) -> Result<Vec<Entry>, StoreError> {
     let mut slots = Vec::new();
     for i in 0..CAPACITY as i64 {
         if let Some(raw) = kv.get(&slot_key(app, i))? {
-            let Ok(v) = crate::json::parse(&raw) else {
+            let Ok(v) = crate::support::json::parse(&raw) else {
                 continue;
             };
             if let (Some(seq), Some(entry)) =
@@ -96,7 +96,7 @@ pub fn clear(kv: &dyn Kv, app: &str) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemKv;
+    use crate::state::MemKv;
 
     fn entry(n: usize) -> Entry {
         Entry {

@@ -19,8 +19,23 @@
 //! stray counter an unlucky interleaving leaves behind (`0` or `-1`) never reads as a
 //! claim.
 
-use crate::hook::{Dedupe, Delivery};
-use crate::store::{Kv, StoreError};
+use crate::state::{Kv, StoreError};
+
+/// A delivery's identity for de-duplication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    /// How long the id is remembered after a deploy: provider ids forever, body hashes
+    /// for 10 minutes (a later identical push deploys again), or not at all.
+    pub dedupe: Dedupe,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dedupe {
+    Forever,
+    BodyHash,
+    Never,
+}
 
 const WINDOW_MS: u64 = 30_000;
 const NEIGHBOURS: u64 = 2;
@@ -64,7 +79,7 @@ pub fn is_done(
     let Some(raw) = kv.get(&done_key(app, &delivery.id))? else {
         return Ok(false);
     };
-    let until = crate::json::parse(&raw)
+    let until = crate::support::json::parse(&raw)
         .ok()
         .and_then(|v| v.get("until").and_then(|u| u.as_u64()));
     Ok(until.is_none_or(|until| now_ms < until))
@@ -166,7 +181,7 @@ fn mark_done(kv: &dyn Kv, app: &str, delivery: &Delivery, now_ms: u64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemKv;
+    use crate::state::MemKv;
 
     fn d(id: &str, dedupe: Dedupe) -> Delivery {
         Delivery {

@@ -1,0 +1,175 @@
+//! The admin API: apps, trigger switches, secret rotation, status and the delivery log.
+//! JSON in and out; every route needs `Authorization: Bearer <admin_token>`. Errors
+//! answer `{"error", "field"}` with the status [`Error`] maps them to.
+
+use serde_json::json;
+
+use super::{public_base, read_limited, Host, ReadBody, Request, Response};
+use crate::error::Error;
+use crate::model::Trigger;
+use crate::state::app::{self, valid_app_name, App};
+use crate::state::{log, Kv};
+
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn handle(host: &dyn Host, req: &Request, path: &str, read_body: ReadBody<'_>) -> Response {
+    let started = host.now_ms();
+    let response = match route(host, req, path, read_body) {
+        Ok(response) => response,
+        Err(e) => {
+            if let Error::Store(detail) = &e {
+                host.log(&format!("admin store error: {detail}"));
+            }
+            Response::json(e.status(), &e.to_admin_json())
+        }
+    };
+    host.log(&format!(
+        "admin method={} path={} status={} duration_ms={}",
+        req.method,
+        path,
+        response.status,
+        host.now_ms().saturating_sub(started)
+    ));
+    response
+}
+
+fn route(
+    host: &dyn Host,
+    req: &Request,
+    path: &str,
+    read_body: ReadBody<'_>,
+) -> Result<Response, Error> {
+    authorize(host, req)?;
+    let parts: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
+    let method = req.method.as_str();
+    let not_allowed = || Error::MethodNotAllowedOn {
+        method: method.into(),
+        path: path.into(),
+    };
+
+    match parts.as_slice() {
+        ["apps"] => match method {
+            "GET" => list(host, req, host.kv()?),
+            _ => Err(not_allowed()),
+        },
+        ["apps", name, rest @ ..] => {
+            if !valid_app_name(name) {
+                return Err(Error::field("name", "must match [a-z0-9][a-z0-9-]{0,62}"));
+            }
+            let kv = host.kv()?;
+            match (rest, method) {
+                ([], "PUT") => {
+                    let body = read_limited(req, BODY_LIMIT, read_body)?;
+                    put(host, req, kv, name, &body)
+                }
+                ([], "GET") => {
+                    let app = existing(kv, name)?;
+                    Ok(Response::json(200, &app.view(&public_base(host, req))))
+                }
+                ([], "DELETE") => {
+                    existing(kv, name)?;
+                    app::delete(kv, name)?;
+                    log::clear(kv, name)?;
+                    Ok(Response::empty(204))
+                }
+                (["status"], "PUT") => {
+                    let body = read_limited(req, BODY_LIMIT, read_body)?;
+                    let mut app = existing(kv, name)?;
+                    app.status = parse_status(&body)?;
+                    app::save(kv, &app)?;
+                    Ok(Response::json(200, &app.view(&public_base(host, req))))
+                }
+                (["deliveries"], "GET") => {
+                    existing(kv, name)?;
+                    let entries = log::read(kv, name)?;
+                    let entries: Vec<_> = entries.iter().map(|e| e.to_json()).collect();
+                    Ok(Response::json(200, &json!({"deliveries": entries})))
+                }
+                (["triggers", trigger, action], "POST") => {
+                    let trigger = Trigger::parse(trigger)
+                        .ok_or_else(|| Error::field("trigger", "must be git, image or api"))?;
+                    let mut app = existing(kv, name)?;
+                    match *action {
+                        "enable" => app.set_enabled(trigger, true)?,
+                        "disable" => app.set_enabled(trigger, false)?,
+                        "rotate" => app.rotate(trigger, &mut |buf| host.fill_random(buf)),
+                        _ => return Err(Error::UnknownAction),
+                    }
+                    app::save(kv, &app)?;
+                    Ok(Response::json(200, &app.view(&public_base(host, req))))
+                }
+                ([], _) | (["status"], _) | (["deliveries"], _) | (["triggers", _, _], _) => {
+                    Err(not_allowed())
+                }
+                _ => Err(Error::NotFound),
+            }
+        }
+        _ => Err(Error::NotFound),
+    }
+}
+
+fn authorize(host: &dyn Host, req: &Request) -> Result<(), Error> {
+    let expected = host.var("admin_token").filter(|t| !t.is_empty());
+    let Some(expected) = expected else {
+        host.log("admin API refused: the admin_token variable is not set");
+        return Err(Error::Unauthorized("unauthorized"));
+    };
+    let given = req.headers.bearer().unwrap_or_default();
+    if crate::support::secret::Secret::new(expected).matches(given.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized(
+            "unauthorized: send Authorization: Bearer <admin_token>",
+        ))
+    }
+}
+
+fn existing(kv: &dyn Kv, name: &str) -> Result<App, Error> {
+    app::load(kv, name)?.ok_or_else(|| Error::AppNotFound(name.into()))
+}
+
+fn put(
+    host: &dyn Host,
+    req: &Request,
+    kv: &dyn Kv,
+    name: &str,
+    body: &[u8],
+) -> Result<Response, Error> {
+    let old = app::load(kv, name)?;
+    let app = App::from_put(name, body, old.as_ref(), &mut |buf| host.fill_random(buf))?;
+    app::save(kv, &app)?;
+    let status = if old.is_some() { 200 } else { 201 };
+    Ok(Response::json(status, &app.view(&public_base(host, req))))
+}
+
+fn list(host: &dyn Host, req: &Request, kv: &dyn Kv) -> Result<Response, Error> {
+    let names = app::names(kv)?;
+    let base = public_base(host, req);
+    let mut apps = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(app) = app::load(kv, &name)? {
+            apps.push(app.view(&base));
+        }
+    }
+    Ok(Response::json(200, &json!({"apps": apps})))
+}
+
+fn parse_status(body: &[u8]) -> Result<String, Error> {
+    let value: serde_json::Value = crate::support::json::parse(body)
+        .map_err(|e| Error::invalid(format!("body: {}", crate::error::describe_json_error(&e))))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Error::invalid("body: expected a JSON object"))?;
+    if let Some(k) = obj.keys().find(|k| *k != "status") {
+        return Err(Error::field(k.clone(), "unknown field"));
+    }
+    match obj.get("status").and_then(|s| s.as_str()) {
+        Some(s) if !s.trim().is_empty() && s.len() <= 64 && !s.chars().any(char::is_control) => {
+            Ok(s.to_string())
+        }
+        _ => Err(Error::field(
+            "status",
+            "required: a non-empty string such as \"running\"",
+        )),
+    }
+}

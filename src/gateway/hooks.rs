@@ -1,0 +1,245 @@
+//! A webhook over HTTP: the decision pipeline with the app from the store, the body
+//! read within its limit and the delivery claimed; then the one deploy call, the claim
+//! finished or released, the delivery log and the answer.
+
+use std::borrow::Cow;
+
+use serde_json::json;
+
+use super::deploy::{interpret_answer, PlatformConfig};
+use super::pipeline::{self, Outcome, Steps};
+use super::{read_limited, Host, ReadBody, Request, Response, PLATFORM_TIMEOUT};
+use crate::error::Error;
+use crate::model::{OutboundRequest, Provider, Trigger};
+use crate::state::app::{self, App};
+use crate::state::delivery::{self, Claim, ClaimToken, Delivery};
+use crate::state::log::{self, Entry};
+use crate::state::Kv;
+
+/// How a delivery ended: the platform's status for a deploy.
+type Ended = Result<Outcome<u16>, Error>;
+
+/// The pipeline's steps for a request over HTTP.
+struct Http<'a, 'r> {
+    host: &'a dyn Host,
+    req: &'a Request,
+    read_body: ReadBody<'r>,
+    /// Opened with the app; every later step has it.
+    kv: Option<&'a dyn Kv>,
+    /// The claim this attempt holds, to finish or release.
+    claim: Option<ClaimToken>,
+}
+
+impl<'a> Http<'a, '_> {
+    fn kv(&self) -> &'a dyn Kv {
+        self.kv.expect("the store was opened to load the app")
+    }
+}
+
+impl Steps<'static> for Http<'_, '_> {
+    fn app(&mut self, name: &str) -> Result<Option<App>, Error> {
+        let kv = self.host.kv()?;
+        self.kv = Some(kv);
+        Ok(app::load(kv, name)?)
+    }
+
+    fn body(&mut self, limit: usize) -> Result<Cow<'static, [u8]>, Error> {
+        read_limited(self.req, limit, &mut *self.read_body).map(Cow::Owned)
+    }
+
+    fn fresh_id(&mut self, _body: &[u8], _now_ms: u64) -> String {
+        let mut fresh = [0u8; 16];
+        self.host.fill_random(&mut fresh);
+        crate::support::crypto::hex(&fresh)
+    }
+
+    fn claim(&mut self, app: &App, delivery: &Delivery, now_ms: u64) -> Result<bool, Error> {
+        match delivery::claim(self.kv(), &app.name, delivery, now_ms)? {
+            Claim::Owned(token) => {
+                self.claim = Some(token);
+                Ok(true)
+            }
+            Claim::Duplicate => Ok(false),
+            Claim::InProgress => Err(Error::InProgress),
+        }
+    }
+
+    fn platform(&self) -> Result<PlatformConfig, Error> {
+        PlatformConfig::new(
+            self.host.var("platform_url").as_deref(),
+            self.host.var("platform_token").as_deref(),
+        )
+    }
+}
+
+/// Handles `POST /hooks/…`.
+pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) -> Response {
+    let started = host.now_ms();
+    let mut http = Http {
+        host,
+        req,
+        read_body,
+        kv: None,
+        claim: None,
+    };
+    let eval = pipeline::run(&req.method, &req.path, &req.headers, started, &mut http);
+    let Some(app) = eval.app else {
+        // No app: nothing to call, nothing to log for it.
+        let error = eval.result.err().unwrap_or(Error::NotFound);
+        if let (Error::Store(detail), Some(name)) = (&error, eval.app_name) {
+            host.log(&format!("app={name} store unavailable: {detail}"));
+        }
+        return answer(&Err(error), eval.app_name, None);
+    };
+    let kv = http.kv();
+    let ended = eval
+        .result
+        .and_then(|outcome| outcome.try_map(|call| deploy(host, &app, &call)));
+    let delivery = eval.facts.delivery.as_ref();
+    if let (Some(token), Some(delivery)) = (http.claim.take(), delivery) {
+        end_claim(host, kv, &app.name, delivery, token, &ended);
+    }
+    let id = delivery.map(|d| d.id.as_str());
+    let log = DeliveryLog {
+        host,
+        kv,
+        app: &app.name,
+        trigger: eval.trigger.map_or("-", Trigger::as_str),
+        started,
+    };
+    log.write(eval.facts.provider.map(Provider::as_str), id, &ended);
+    answer(&ended, Some(&app.name), id)
+}
+
+/// The one deploy call: `Ok` with the platform's status when it accepted the deploy.
+fn deploy(host: &dyn Host, app: &App, call: &OutboundRequest) -> Result<u16, Error> {
+    let (status, body) = host
+        .send(call, PLATFORM_TIMEOUT)
+        .map_err(|why| Error::Platform { why, status: None })?;
+    interpret_answer(&app.deploy.target, status, &body)?;
+    Ok(status)
+}
+
+/// After a deploy, the delivery is recorded as done; after anything else, the claim is
+/// released so that a retry may deploy.
+fn end_claim(
+    host: &dyn Host,
+    kv: &dyn Kv,
+    app: &str,
+    delivery: &Delivery,
+    token: ClaimToken,
+    ended: &Ended,
+) {
+    if let Ok(Outcome::Deploy(_)) = ended {
+        if let Err(e) = delivery::finish(kv, app, delivery, host.now_ms(), token) {
+            // The deploy happened: answering 2xx is right, and the platform got the
+            // Idempotency-Key should the provider retry anyway.
+            host.log(&format!(
+                "app={app} delivery={} deployed, but {}",
+                delivery.id, e.0
+            ));
+        }
+    } else if let Err(e) = delivery::release(kv, token) {
+        host.log(&format!(
+            "app={app} delivery={} claim not released: {}",
+            delivery.id, e.0
+        ));
+    }
+}
+
+fn status(ended: &Ended) -> u16 {
+    match ended {
+        Ok(Outcome::Deploy(_)) => 202,
+        Ok(_) => 200,
+        Err(e) => e.status(),
+    }
+}
+
+fn result(ended: &Ended) -> &'static str {
+    match ended {
+        Ok(Outcome::Deploy(_)) => "deployed",
+        Ok(Outcome::Pong) => "pong",
+        Ok(Outcome::Ignored(_)) => "ignored",
+        Ok(Outcome::Duplicate) => "duplicate",
+        Err(e) => e.result(),
+    }
+}
+
+fn reason(ended: &Ended) -> String {
+    match ended {
+        Ok(Outcome::Deploy(status)) => {
+            format!("the platform accepted the deploy (HTTP {status})")
+        }
+        Ok(Outcome::Pong) => "pong".into(),
+        Ok(Outcome::Ignored(why)) => why.clone(),
+        Ok(Outcome::Duplicate) => "this delivery was already deployed".into(),
+        Err(e) => e.reason(),
+    }
+}
+
+fn platform_status(ended: &Ended) -> Option<u16> {
+    match ended {
+        Ok(Outcome::Deploy(status)) => Some(*status),
+        Ok(_) => None,
+        Err(e) => e.platform_status(),
+    }
+}
+
+/// The answer: `{"result", "reason", "app", "delivery"}`. A 404 names no app: an
+/// unknown app and a wrong image token look the same.
+fn answer(ended: &Ended, app: Option<&str>, delivery: Option<&str>) -> Response {
+    let app = match ended {
+        Err(Error::NotFound | Error::MethodNotAllowed) => None,
+        _ => app,
+    };
+    let mut response = Response::json(
+        status(ended),
+        &json!({"result": result(ended), "reason": reason(ended), "app": app,
+                "delivery": delivery}),
+    );
+    if let Err(Error::MethodNotAllowed) = ended {
+        response.headers.push(("allow".into(), "POST".into()));
+    }
+    response
+}
+
+/// Where a delivery to a known app is recorded: the delivery log and the operator's log.
+struct DeliveryLog<'a> {
+    host: &'a dyn Host,
+    kv: &'a dyn Kv,
+    app: &'a str,
+    trigger: &'static str,
+    started: u64,
+}
+
+impl DeliveryLog<'_> {
+    fn write(&self, provider: Option<&str>, id: Option<&str>, ended: &Ended) {
+        let (host, app, trigger) = (self.host, self.app, self.trigger);
+        let detail = match ended {
+            Err(error) => error.detail(),
+            Ok(_) => reason(ended),
+        };
+        host.log(&format!(
+            "delivery app={app} trigger={trigger} provider={} id={} result={} status={} \
+             platform_status={} duration_ms={} reason={detail:?}",
+            provider.unwrap_or("-"),
+            id.unwrap_or("-"),
+            result(ended),
+            status(ended),
+            platform_status(ended).map_or("-".to_string(), |s| s.to_string()),
+            host.now_ms().saturating_sub(self.started),
+        ));
+        let entry = Entry {
+            id: id.map(String::from),
+            at: crate::support::time::rfc3339(self.started),
+            trigger: trigger.into(),
+            provider: provider.map(String::from),
+            result: result(ended).into(),
+            reason: reason(ended),
+            platform_status: platform_status(ended),
+        };
+        if let Err(e) = log::append(self.kv, app, entry) {
+            host.log(&format!("app={app} delivery log not written: {}", e.0));
+        }
+    }
+}

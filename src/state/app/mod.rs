@@ -1,0 +1,219 @@
+//! App records: what is stored, how `GET` shows it, and how records are read and written
+//! in the store (`app/{name}`). How a `PUT` body becomes one is in `parse`, the rules
+//! for each field in `validate`.
+
+mod parse;
+mod validate;
+
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::model::Trigger;
+use crate::state::{Kv, StoreError};
+use crate::support::secret::Secret;
+
+/// An app as stored (secrets included). `GET` shows it with `hooks` added.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub name: String,
+    pub git: GitConfig,
+    pub image: ImageConfig,
+    pub api: ApiConfig,
+    pub deploy: DeployConfig,
+    pub status: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct GitConfig {
+    pub enabled: bool,
+    /// Web or clone URL of the only repository allowed to trigger; `""` = any.
+    pub repo: String,
+    pub branch: String,
+    /// `@keyword` that must appear in the head commit message; `""` = every push.
+    pub keyword: String,
+    pub secret: Secret,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImageConfig {
+    pub enabled: bool,
+    pub repository: Option<String>,
+    pub tag: String,
+    pub tag_pattern: Option<String>,
+    pub token: Secret,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub enabled: bool,
+    pub secret_key: Secret,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeployConfig {
+    pub target: DeployTarget,
+    pub allowed_statuses: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum DeployTarget {
+    /// `POST {platform_url}{path}` with the generic JSON body.
+    Generic { path: String },
+    /// Rainbond's own API trigger: `POST {platform_url}/console/custom/deploy/{service_id}`.
+    Rainbond {
+        service_id: String,
+        secret_key: Secret,
+    },
+}
+
+pub const DEFAULT_BRANCH: &str = "main";
+pub const DEFAULT_KEYWORD: &str = "deploy";
+pub const DEFAULT_TAG: &str = "latest";
+pub const DEFAULT_STATUS: &str = "running";
+pub const DEFAULT_ALLOWED_STATUSES: [&str; 2] = ["running", "abnormal"];
+
+/// `[a-z0-9][a-z0-9-]{0,62}`
+pub fn valid_app_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
+
+impl App {
+    /// The app as stored: everything, secrets included.
+    pub fn to_json(&self) -> Value {
+        let deploy = match &self.deploy.target {
+            DeployTarget::Generic { path } => json!({
+                "target": "generic",
+                "path": path,
+                "allowed_statuses": self.deploy.allowed_statuses,
+            }),
+            DeployTarget::Rainbond {
+                service_id,
+                secret_key,
+            } => json!({
+                "target": "rainbond",
+                "service_id": service_id,
+                "secret_key": secret_key.expose(),
+                "allowed_statuses": self.deploy.allowed_statuses,
+            }),
+        };
+        json!({
+            "name": self.name,
+            "git": {
+                "enabled": self.git.enabled,
+                "repo": self.git.repo,
+                "branch": self.git.branch,
+                "keyword": self.git.keyword,
+                "secret": self.git.secret.expose(),
+            },
+            "image": {
+                "enabled": self.image.enabled,
+                "repository": self.image.repository,
+                "tag": self.image.tag,
+                "tag_pattern": self.image.tag_pattern,
+                "token": self.image.token.expose(),
+            },
+            "api": {
+                "enabled": self.api.enabled,
+                "secret_key": self.api.secret_key.expose(),
+            },
+            "deploy": deploy,
+            "status": self.status,
+        })
+    }
+
+    /// The app as `GET` shows it: the stored record plus ready-to-paste webhook URLs
+    /// under `base` (the public URL of the gateway, without a trailing slash).
+    pub fn view(&self, base: &str) -> Value {
+        let mut value = self.to_json();
+        let name = &self.name;
+        value["hooks"] = json!({
+            "git": format!("{base}/hooks/{name}/git"),
+            "image": format!("{base}/hooks/{name}/image/{}", self.image.token.expose()),
+            "api": format!("{base}/hooks/{name}/api"),
+        });
+        value
+    }
+
+    pub fn enabled(&self, trigger: Trigger) -> bool {
+        match trigger {
+            Trigger::Git => self.git.enabled,
+            Trigger::Image => self.image.enabled,
+            Trigger::Api => self.api.enabled,
+        }
+    }
+
+    /// The per-trigger switch. Enabling the image trigger needs a repository.
+    pub fn set_enabled(&mut self, trigger: Trigger, on: bool) -> Result<(), Error> {
+        match trigger {
+            Trigger::Git => self.git.enabled = on,
+            Trigger::Image => {
+                if on && self.image.repository.is_none() {
+                    return Err(Error::field(
+                        "image.repository",
+                        "required when the image trigger is enabled",
+                    ));
+                }
+                self.image.enabled = on
+            }
+            Trigger::Api => self.api.enabled = on,
+        }
+        Ok(())
+    }
+
+    /// Replaces the trigger's secret; the old one stops working at once.
+    pub fn rotate(&mut self, trigger: Trigger, fill: &mut dyn FnMut(&mut [u8])) {
+        let fresh = Secret::generate(fill);
+        match trigger {
+            Trigger::Git => self.git.secret = fresh,
+            Trigger::Image => self.image.token = fresh,
+            Trigger::Api => self.api.secret_key = fresh,
+        }
+    }
+
+    pub fn status_allows_deploy(&self) -> bool {
+        self.deploy.allowed_statuses.contains(&self.status)
+    }
+}
+
+fn app_key(name: &str) -> String {
+    format!("app/{name}")
+}
+
+/// The app `name`, if there is one.
+pub fn load(kv: &dyn Kv, name: &str) -> Result<Option<App>, StoreError> {
+    match kv.get(&app_key(name))? {
+        None => Ok(None),
+        Some(raw) => crate::support::json::parse(&raw)
+            .map_err(|e| e.to_string())
+            .and_then(|v| App::from_stored(name, &v).map_err(|e| e.reason()))
+            .map(Some)
+            .map_err(|e| StoreError(format!("stored app {name} is unreadable: {e}"))),
+    }
+}
+
+/// Writes `app` (created or replaced).
+pub fn save(kv: &dyn Kv, app: &App) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(&app.to_json()).expect("apps serialise");
+    kv.set(&app_key(&app.name), &bytes)
+}
+
+/// Forgets the app record.
+pub fn delete(kv: &dyn Kv, name: &str) -> Result<(), StoreError> {
+    kv.delete(&app_key(name))
+}
+
+/// The names of every stored app, sorted.
+pub fn names(kv: &dyn Kv) -> Result<Vec<String>, StoreError> {
+    let mut names: Vec<String> = kv
+        .keys()?
+        .into_iter()
+        .filter_map(|k| k.strip_prefix("app/").map(String::from))
+        .collect();
+    names.sort();
+    Ok(names)
+}

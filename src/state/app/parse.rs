@@ -1,0 +1,280 @@
+//! The one parser of app JSON: a `PUT` body, or a record as stored.
+
+use serde_json::{Map, Value};
+
+use super::validate::*;
+use super::{
+    ApiConfig, App, DeployConfig, DeployTarget, GitConfig, ImageConfig, DEFAULT_ALLOWED_STATUSES,
+    DEFAULT_BRANCH, DEFAULT_KEYWORD, DEFAULT_STATUS, DEFAULT_TAG,
+};
+use crate::error::Error;
+use crate::support::secret::Secret;
+
+/// A CSPRNG: fills the buffer with random bytes.
+type Rng<'a> = &'a mut dyn FnMut(&mut [u8]);
+
+impl App {
+    /// Builds an app from a `PUT` body. `existing` is the app being replaced: its secrets
+    /// (and status) are kept when the body omits them; missing secrets of a new app are
+    /// generated with `fill` (a CSPRNG).
+    pub fn from_put(
+        name: &str,
+        body: &[u8],
+        existing: Option<&App>,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<App, Error> {
+        let value: Value = crate::support::json::parse(body).map_err(|e| {
+            Error::invalid(format!("body: {}", crate::error::describe_json_error(&e)))
+        })?;
+        App::parse(name, &value, existing, Some(fill))
+    }
+
+    /// Reads an app as stored (or as `GET` shows it): the same format as a `PUT` body,
+    /// with every secret present.
+    pub fn from_stored(name: &str, value: &Value) -> Result<App, Error> {
+        App::parse(name, value, None, None)
+    }
+
+    /// The one parser of app JSON. Without `fill`, a missing secret is an error.
+    fn parse(
+        name: &str,
+        value: &Value,
+        existing: Option<&App>,
+        mut fill: Option<Rng<'_>>,
+    ) -> Result<App, Error> {
+        let root = value
+            .as_object()
+            .ok_or_else(|| Error::invalid("body: expected a JSON object"))?;
+        let root = Obj::new(
+            root,
+            "",
+            &["name", "hooks", "git", "image", "api", "deploy", "status"],
+        )?;
+
+        let mut secret =
+            |given: Option<String>, old: Option<&Secret>| match (given, old, fill.as_mut()) {
+                (Some(s), _, _) => Ok(Secret::new(s)),
+                (None, Some(old), _) => Ok(old.clone()),
+                (None, None, Some(fill)) => Ok(Secret::generate(*fill)),
+                (None, None, None) => Err(Error::invalid("stored app lacks a secret")),
+            };
+
+        let git = root.section("git", &["enabled", "repo", "branch", "keyword", "secret"])?;
+        let git = GitConfig {
+            enabled: git.bool("enabled")?.unwrap_or(false),
+            repo: git.string("repo", validate_repo)?.unwrap_or_default(),
+            branch: git
+                .string("branch", validate_branch)?
+                .unwrap_or_else(|| DEFAULT_BRANCH.into()),
+            keyword: git
+                .string("keyword", validate_keyword)?
+                .unwrap_or_else(|| DEFAULT_KEYWORD.into()),
+            secret: secret(
+                git.string("secret", validate_secret)?,
+                existing.map(|a| &a.git.secret),
+            )?,
+        };
+
+        let image = root.section(
+            "image",
+            &["enabled", "repository", "tag", "tag_pattern", "token"],
+        )?;
+        let image = ImageConfig {
+            enabled: image.bool("enabled")?.unwrap_or(false),
+            repository: image.nullable_string("repository", validate_image_repository)?,
+            tag: image
+                .string("tag", validate_tag)?
+                .unwrap_or_else(|| DEFAULT_TAG.into()),
+            tag_pattern: image.nullable_string("tag_pattern", validate_tag_pattern)?,
+            token: secret(
+                image.string("token", validate_token)?,
+                existing.map(|a| &a.image.token),
+            )?,
+        };
+        if image.enabled && image.repository.is_none() {
+            return Err(Error::field(
+                "image.repository",
+                "required when the image trigger is enabled",
+            ));
+        }
+
+        let api = root.section("api", &["enabled", "secret_key"])?;
+        let api = ApiConfig {
+            enabled: api.bool("enabled")?.unwrap_or(false),
+            secret_key: secret(
+                api.string("secret_key", validate_secret)?,
+                existing.map(|a| &a.api.secret_key),
+            )?,
+        };
+
+        if root.map.get("deploy").is_none() {
+            return Err(Error::field("deploy", "required"));
+        }
+        let deploy = root.section(
+            "deploy",
+            &[
+                "target",
+                "path",
+                "service_id",
+                "secret_key",
+                "allowed_statuses",
+            ],
+        )?;
+        let allowed_statuses = deploy
+            .string_list("allowed_statuses", validate_status)?
+            .unwrap_or_else(|| DEFAULT_ALLOWED_STATUSES.map(String::from).to_vec());
+        let target = match deploy.string("target", |_| Ok(()))?.as_deref() {
+            None | Some("generic") => {
+                deploy.forbid(&["service_id", "secret_key"], "generic")?;
+                DeployTarget::Generic {
+                    path: deploy
+                        .string("path", validate_deploy_path)?
+                        .ok_or_else(|| Error::field("deploy.path", "required"))?,
+                }
+            }
+            Some("rainbond") => {
+                deploy.forbid(&["path"], "rainbond")?;
+                DeployTarget::Rainbond {
+                    service_id: deploy
+                        .string("service_id", validate_service_id)?
+                        .ok_or_else(|| Error::field("deploy.service_id", "required"))?,
+                    secret_key: Secret::new(
+                        deploy
+                            .string("secret_key", validate_secret)?
+                            .ok_or_else(|| Error::field("deploy.secret_key", "required"))?,
+                    ),
+                }
+            }
+            Some(_) => {
+                return Err(Error::field(
+                    "deploy.target",
+                    "must be \"generic\" or \"rainbond\"",
+                ))
+            }
+        };
+
+        let status = match root.string("status", validate_status)? {
+            Some(s) => s,
+            None => existing
+                .map(|a| a.status.clone())
+                .unwrap_or_else(|| DEFAULT_STATUS.into()),
+        };
+
+        Ok(App {
+            name: name.to_string(),
+            git,
+            image,
+            api,
+            deploy: DeployConfig {
+                target,
+                allowed_statuses,
+            },
+            status,
+        })
+    }
+}
+
+/// A JSON object being validated: every key must be known, every error names its field.
+/// The root, or one of its sections (`git.`, `deploy.`, …); field paths are only built
+/// for an error.
+struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    /// `""` for the root.
+    section: &'static str,
+}
+
+static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+
+impl<'a> Obj<'a> {
+    fn new(
+        map: &'a Map<String, Value>,
+        section: &'static str,
+        known: &[&str],
+    ) -> Result<Self, Error> {
+        let obj = Obj { map, section };
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Error::field(obj.path(unknown), "unknown field"));
+        }
+        Ok(obj)
+    }
+
+    fn path(&self, key: &str) -> String {
+        match self.section {
+            "" => key.to_string(),
+            section => format!("{section}.{key}"),
+        }
+    }
+
+    /// A section of the root; absent or `null` reads as empty (all defaults).
+    fn section(&self, key: &'static str, known: &[&str]) -> Result<Obj<'a>, Error> {
+        debug_assert!(self.section.is_empty(), "sections are one level deep");
+        match self.map.get(key) {
+            None | Some(Value::Null) => Obj::new(EMPTY.get_or_init(Map::new), key, known),
+            Some(Value::Object(map)) => Obj::new(map, key, known),
+            Some(_) => Err(Error::field(self.path(key), "expected an object")),
+        }
+    }
+
+    fn bool(&self, key: &str) -> Result<Option<bool>, Error> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(Error::field(self.path(key), "expected true or false")),
+        }
+    }
+
+    fn string(
+        &self,
+        key: &str,
+        check: fn(&str) -> Result<(), &'static str>,
+    ) -> Result<Option<String>, Error> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => check(s)
+                .map(|()| Some(s.clone()))
+                .map_err(|why| Error::field(self.path(key), why)),
+            Some(_) => Err(Error::field(self.path(key), "expected a string")),
+        }
+    }
+
+    /// Like `string`, for fields whose absence is shown as `null` (and `""` means unset).
+    fn nullable_string(
+        &self,
+        key: &str,
+        check: fn(&str) -> Result<(), &'static str>,
+    ) -> Result<Option<String>, Error> {
+        Ok(self.string(key, check)?.filter(|s| !s.is_empty()))
+    }
+
+    fn string_list(
+        &self,
+        key: &str,
+        check: fn(&str) -> Result<(), &'static str>,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let bad = || Error::field(self.path(key), "expected a list of strings");
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    let s = item.as_str().ok_or_else(bad)?;
+                    check(s).map_err(|why| Error::field(self.path(key), why))?;
+                    Ok(s.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(bad()),
+        }
+    }
+
+    /// Fields that belong to another deploy target.
+    fn forbid(&self, keys: &[&str], target: &str) -> Result<(), Error> {
+        match keys.iter().find(|k| self.map.contains_key(**k)) {
+            Some(k) => Err(Error::field(
+                self.path(k),
+                format!("not used by the {target} target"),
+            )),
+            None => Ok(()),
+        }
+    }
+}

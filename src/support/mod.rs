@@ -1,0 +1,6 @@
+//! Small support modules with no knowledge of webhooks.
+
+pub mod crypto;
+pub mod json;
+pub mod secret;
+pub mod time;
