@@ -75,7 +75,7 @@ fn route(
                 (["status"], "PUT") => {
                     let body = read_limited(req, BODY_LIMIT, read_body)?;
                     let mut app = existing(kv, name)?;
-                    app.status = parse_status(&body)?;
+                    app.set_status(parse_status(&body)?)?;
                     app::save(kv, &app)?;
                     Ok(Response::json(200, &app.view(&public_base(host, req))))
                 }
@@ -164,9 +164,7 @@ fn parse_status(body: &[u8]) -> Result<String, Error> {
         return Err(Error::field(k.clone(), "unknown field"));
     }
     match obj.get("status").and_then(|s| s.as_str()) {
-        Some(s) if !s.trim().is_empty() && s.len() <= 64 && !s.chars().any(char::is_control) => {
-            Ok(s.to_string())
-        }
+        Some(s) if !s.trim().is_empty() => Ok(s.to_string()),
         _ => Err(Error::field(
             "status",
             "required: a non-empty string such as \"running\"",

@@ -175,6 +175,14 @@ impl App {
         }
     }
 
+    /// The status the platform reports, held to the same rule as in a `PUT` body (else
+    /// the record could not be read back).
+    pub fn set_status(&mut self, status: String) -> Result<(), Error> {
+        validate::validate_status(&status).map_err(|why| Error::field("status", why))?;
+        self.status = status;
+        Ok(())
+    }
+
     pub fn status_allows_deploy(&self) -> bool {
         self.deploy.allowed_statuses.contains(&self.status)
     }
