@@ -291,6 +291,17 @@ fn switches_rotation_and_status_take_effect_at_once() {
             Some("status")
         )
     );
+    // A status the app record could not be read back with is refused, not stored.
+    let spaced = json!({"status": "foo bar"});
+    assert_eq!(
+        call(&host, "PUT", "/api/apps/shop/status", &spaced),
+        error(
+            400,
+            "status: must be a non-empty word such as \"running\"",
+            Some("status")
+        )
+    );
+    assert_eq!(call(&host, "GET", "/api/apps/shop", &Value::Null).0, 200);
 }
 
 #[test]
