@@ -217,19 +217,9 @@ mod tests {
 
     use super::*;
     use crate::gateway::deploy::ImageInfo;
+    use crate::gateway::rules::tests::app;
 
     const TOKEN: &str = "image-token-0123456789";
-
-    fn app(image: Value) -> App {
-        let body = json!({"image": image, "deploy": {"target": "generic", "path": "/deploy"}});
-        App::from_put(
-            "shop",
-            body.to_string().as_bytes(),
-            None,
-            &mut |b: &mut [u8]| b.fill(7),
-        )
-        .unwrap()
-    }
 
     fn evaluate(
         app: &App,

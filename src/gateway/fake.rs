@@ -77,6 +77,11 @@ impl FakeHost {
             .store(broken, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The JSON body of outbound call `i`.
+    pub fn sent_json(&self, i: usize) -> serde_json::Value {
+        serde_json::from_slice(&self.sent.borrow()[i].body).expect("a JSON deploy body")
+    }
+
     pub fn calls(&self) -> usize {
         self.sent.borrow().len()
     }

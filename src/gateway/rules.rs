@@ -100,12 +100,13 @@ pub(super) fn image_rules(app: &App, mut push: ImagePush) -> Result<ImageInfo, S
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use serde_json::{json, Value};
 
     use super::*;
 
-    fn app(image: Value) -> App {
+    /// An app with the image section `image` and a generic deploy target.
+    pub(in crate::gateway) fn app(image: Value) -> App {
         let body = json!({"image": image, "deploy": {"target": "generic", "path": "/deploy"}});
         App::from_put(
             "shop",

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::super::fake::{FakeHost, PLATFORM_TOKEN};
-use super::{fixture, github, push, push_with, shop, sign, GITHUB_SECRET};
+use super::{create, fixture, github, push, push_with, shop, sign, GITHUB_SECRET};
 
 const FIXTURE_ID: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 
@@ -351,13 +351,12 @@ fn a_wrong_image_token_answers_like_an_unknown_app_and_is_logged() {
 #[test]
 fn a_docker_hub_push_deploys_the_pushed_image_once_within_ten_minutes() {
     let host = FakeHost::default();
-    let app = host.admin(
-        "PUT",
-        "/api/apps/shop",
-        &json!({"image": {"enabled": true, "repository": "acme/shop"},
-                "deploy": {"target": "generic", "path": "/deploy"}}),
+    let app = create(
+        &host,
+        json!({"image": {"enabled": true, "repository": "acme/shop"},
+               "deploy": {"target": "generic", "path": "/deploy"}}),
     );
-    let token = app.json()["image"]["token"].as_str().unwrap().to_string();
+    let token = app["image"]["token"].as_str().unwrap().to_string();
     let body = fixture("dockerhub/push.json");
     let send = || {
         host.request(
@@ -368,7 +367,7 @@ fn a_docker_hub_push_deploys_the_pushed_image_once_within_ten_minutes() {
         )
     };
     assert_eq!(send().result(), (202, "deployed".into()));
-    let call: Value = serde_json::from_slice(&host.sent.borrow()[0].body).unwrap();
+    let call = host.sent_json(0);
     assert_eq!(
         (
             &call["provider"],
@@ -421,7 +420,7 @@ fn the_api_trigger_takes_a_bearer_or_a_body_secret_and_an_idempotency_key() {
     assert_eq!(wrong.json()["reason"], "invalid secret_key");
     assert_eq!(api(&[], "").json()["reason"], "missing secret_key");
     assert_eq!(host.calls(), 4);
-    let call: Value = serde_json::from_slice(&host.sent.borrow()[2].body).unwrap();
+    let call = host.sent_json(2);
     assert_eq!(
         (&call["trigger"], &call["provider"], &call["delivery"]),
         (&json!("api"), &json!("api"), &json!("release-42"))
@@ -431,14 +430,12 @@ fn the_api_trigger_takes_a_bearer_or_a_body_secret_and_an_idempotency_key() {
 #[test]
 fn rainbond_refusing_for_the_component_status_is_a_409() {
     let host = FakeHost::default();
-    let created = host.admin(
-        "PUT",
-        "/api/apps/shop",
-        &json!({"api": {"enabled": true, "secret_key": "api-secret-key-0123456789"},
-                "deploy": {"target": "rainbond", "service_id": "9f2c7d1e4b",
-                           "secret_key": "rainbond-key-0123"}}),
+    create(
+        &host,
+        json!({"api": {"enabled": true, "secret_key": "api-secret-key-0123456789"},
+               "deploy": {"target": "rainbond", "service_id": "9f2c7d1e4b",
+                          "secret_key": "rainbond-key-0123"}}),
     );
-    assert_eq!(created.status(), 201);
     host.answer(Ok((400, fixture("rainbond/status-not-supported.json"))));
     let headers = [
         ("content-type", "application/json"),

@@ -20,16 +20,20 @@ fn fixture(path: &str) -> Vec<u8> {
 
 /// The usual app: a GitHub push to main with `@deploy` deploys; the API trigger is on.
 fn shop(host: &FakeHost) -> Value {
-    let created = host.admin(
-        "PUT",
-        "/api/apps/shop",
-        &json!({
+    create(
+        host,
+        json!({
             "git": {"enabled": true, "repo": "https://github.com/acme/shop", "branch": "main",
                     "secret": GITHUB_SECRET},
             "api": {"enabled": true, "secret_key": "api-secret-key-0123456789"},
             "deploy": {"target": "generic", "path": "/v1/apps/shop/deploy"}
         }),
-    );
+    )
+}
+
+/// Creates the app `shop` from `body` (a 201) and returns it as `GET` shows it.
+fn create(host: &FakeHost, body: Value) -> Value {
+    let created = host.admin("PUT", "/api/apps/shop", &body);
     assert_eq!(created.status(), 201, "{}", created.text());
     created.json()
 }
