@@ -24,9 +24,9 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
-        "fermyon:spin/key-value.store": crate::kv::SpinStore,
-        "wasi:keyvalue/store.bucket": crate::kv::Bucket,
-        "wasi:keyvalue/atomics.cas": crate::kv::Cas,
+        "fermyon:spin/key-value.store": crate::kv_bindings::SpinStore,
+        "wasi:keyvalue/store.bucket": crate::kv_bindings::Bucket,
+        "wasi:keyvalue/atomics.cas": crate::kv_bindings::Cas,
     },
     require_store_data_send: true,
 });

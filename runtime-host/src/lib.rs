@@ -19,6 +19,15 @@
 //!
 //! Only the store `default` opens (as with Spin's `key_value_stores = ["default"]`).
 //!
+//! The crate, by concern: `runtime.rs` (engine, pooling allocator, compiled component),
+//! `builder.rs` ([`HostBuilder`]), `host.rs` ([`Host`]: one fresh instance per call),
+//! `incoming.rs` (the incoming handler on one request), `server.rs` (serving over HTTP,
+//! the access log), `ctx.rs` (what one instance reaches; the outbound hooks), `vars.rs`
+//! (Spin variables), `kv_bindings.rs` (Spin key-value and `wasi:keyvalue`), `kv/` (one
+//! file per store backend), `outbound.rs` (kept-alive outbound connections), `fake.rs`
+//! ([`FakePlatform`]), `demo.rs` ([`DemoPlatform`]), `logs.rs`, `trigger.rs` (the
+//! `trigger` export's types) and `bindings.rs` (the generated WIT bindings).
+//!
 //! ```no_run
 //! use autodeploy_host::{FakePlatform, Host, Runtime};
 //!
@@ -52,24 +61,28 @@
 //! ```
 
 mod bindings;
+mod builder;
+mod ctx;
+mod demo;
 mod fake;
 mod host;
+mod incoming;
 pub mod kv;
+mod kv_bindings;
 mod logs;
 mod outbound;
-mod redis;
+mod runtime;
 mod server;
 mod trigger;
 pub mod vars;
 
-pub use crate::redis::{RedisBackend, DEFAULT_TIMEOUT as REDIS_TIMEOUT};
+pub use builder::HostBuilder;
+pub use demo::DemoPlatform;
 pub use fake::{FakePlatform, RecordedRequest};
-pub use host::{
-    Host, HostBuilder, Runtime, ACCESS_LOG_PREFIX, COMPONENT_RELATIVE_PATH, GUEST_LOG_PREFIX,
-    MAX_INSTANCES,
-};
-pub use kv::{FileBackend, KvBackend, MemoryBackend};
-pub use logs::DEFAULT_LOG_CAPACITY;
-pub use server::{access_line, redact_path, DemoPlatform, Server, ROUTES};
+pub use host::Host;
+pub use kv::{FileBackend, KvBackend, MemoryBackend, RedisBackend, REDIS_TIMEOUT};
+pub use logs::{ACCESS_LOG_PREFIX, DEFAULT_LOG_CAPACITY, GUEST_LOG_PREFIX};
+pub use runtime::{Runtime, COMPONENT_RELATIVE_PATH, MAX_INSTANCES};
+pub use server::{access_line, redact_path, Server, ROUTES};
 pub use trigger::{Decision, OutboundRequest, TriggerRequest};
 pub use vars::Variables;

@@ -15,6 +15,12 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 /// are dropped.
 pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
 
+/// The prefix of guest output lines echoed to the host's stderr.
+pub const GUEST_LOG_PREFIX: &str = "[autodeploy] ";
+
+/// The prefix of the host's access-log lines on stderr.
+pub const ACCESS_LOG_PREFIX: &str = "[host] ";
+
 /// Longest line kept; a longer unterminated run is cut into pieces of this size.
 const MAX_LINE: usize = 64 * 1024;
 

@@ -35,8 +35,13 @@ OPTIONS:
 ENVIRONMENT:
     SPIN_VARIABLE_<NAME>    a Spin variable, e.g. SPIN_VARIABLE_ADMIN_TOKEN=… sets admin_token
 
-VARIABLES (contract §3):
-    admin_token (required), platform_url (required), platform_token, public_url
+VARIABLES (read by the component):
+    admin_token             (required) bearer token of the admin API
+    platform_url            (required) origin of the deploy platform, e.g.
+                            https://console.example.com: every deploy call goes there
+    platform_token          bearer token sent with generic deploy calls
+    public_url              base URL providers reach the gateway at, for webhook URLs
+                            (else the request's own scheme and host)
 ";
 
 #[derive(Debug, Default, PartialEq)]

@@ -1,4 +1,5 @@
-//! The HTTP server (`spin up`-like) and the demo deploy platform.
+//! The HTTP server (`spin up`-like): each request runs in a fresh instance, and an
+//! access-log line (secrets redacted) is written for it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,12 +12,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::Error as HttpError;
 
-use crate::host::{detach, report_guest, GuestRun, Host};
+use crate::host::Host;
+use crate::incoming::{detach, report_guest, GuestRun};
+use crate::logs::ACCESS_LOG_PREFIX;
 
 /// The routes the component serves (printed on start).
 pub const ROUTES: [&str; 5] = [
@@ -78,7 +82,7 @@ impl Host {
                     .map(|body| GuestBody::new(body, guest).boxed_unsync())
             }
             Err(e) => {
-                eprintln!("{}error: {e:#}", crate::host::ACCESS_LOG_PREFIX);
+                eprintln!("{ACCESS_LOG_PREFIX}error: {e:#}");
                 text_response(500, "internal server error\n")
             }
         };
@@ -106,7 +110,7 @@ impl Server {
                 Ok(conn) => conn,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    eprintln!("{}accept failed: {e}", crate::host::ACCESS_LOG_PREFIX);
+                    eprintln!("{ACCESS_LOG_PREFIX}accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -238,7 +242,11 @@ pub fn redact_path(path_and_query: &str) -> String {
         .enumerate()
         .filter(|(_, s)| !s.is_empty())
         .collect();
-    let is = |seg: &str, want: &str| percent_decode(seg).eq_ignore_ascii_case(want);
+    let is = |seg: &str, want: &str| {
+        percent_decode_str(seg)
+            .decode_utf8_lossy()
+            .eq_ignore_ascii_case(want)
+    };
     let mut out = match named.as_slice() {
         [(_, hooks), _, (image_at, image), rest @ ..]
             if is(hooks, "hooks") && is(image, "image") && !rest.is_empty() =>
@@ -251,138 +259,6 @@ pub fn redact_path(path_and_query: &str) -> String {
         out.push_str("?***");
     }
     out
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-// ---------------------------------------------------------------------------------------
-// Demo platform
-
-/// A stub deploy platform for local walk-throughs (`--demo-platform`): answers every
-/// request `202 {"accepted":true}` and prints each call to stdout (method, path, headers
-/// with `authorization` shown as `Bearer ***`, and the body with any JSON `secret_key`
-/// value shown as `***`).
-pub struct DemoPlatform {
-    listener: TcpListener,
-    addr: SocketAddr,
-}
-
-impl DemoPlatform {
-    /// Bind `addr` (port 0 picks a free port).
-    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (demo platform): {e}"))?;
-        let addr = listener.local_addr()?;
-        Ok(Self { listener, addr })
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Serve until the process ends.
-    pub async fn run(self) -> anyhow::Result<()> {
-        loop {
-            let (stream, _) = match self.listener.accept().await {
-                Ok(conn) => conn,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            tokio::spawn(async move {
-                let service = service_fn(|req: hyper::Request<Incoming>| async move {
-                    let (parts, body) = req.into_parts();
-                    let body = body
-                        .collect()
-                        .await
-                        .map(|c| c.to_bytes())
-                        .unwrap_or_default();
-                    println!("{}", describe_call(&parts, &body));
-                    let mut response = hyper::Response::new(Full::new(Bytes::from_static(
-                        br#"{"accepted":true}"#,
-                    )));
-                    *response.status_mut() = hyper::StatusCode::ACCEPTED;
-                    response.headers_mut().insert(
-                        hyper::header::CONTENT_TYPE,
-                        hyper::header::HeaderValue::from_static("application/json"),
-                    );
-                    Ok::<_, Infallible>(response)
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    }
-}
-
-/// The text the demo platform prints for one call.
-pub fn describe_call(parts: &http::request::Parts, body: &[u8]) -> String {
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/");
-    let mut out = format!("[platform] {} {path}\n", parts.method);
-    for (name, value) in &parts.headers {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        let shown = if *name == http::header::AUTHORIZATION {
-            if value.len() >= 7 && value[..7].eq_ignore_ascii_case("bearer ") {
-                "Bearer ***".to_string()
-            } else {
-                "***".to_string()
-            }
-        } else {
-            value.into_owned()
-        };
-        out.push_str(&format!("[platform]   {name}: {shown}\n"));
-    }
-    let body = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(mut json) => {
-            redact_secret_keys(&mut json);
-            json.to_string()
-        }
-        Err(_) => String::from_utf8_lossy(body).into_owned(),
-    };
-    out.push_str(&format!("[platform]   body: {body}\n"));
-    out.push_str("[platform] -> 202 {\"accepted\":true}");
-    out
-}
-
-fn redact_secret_keys(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if k == "secret_key" && v.is_string() {
-                    *v = serde_json::Value::String("***".to_string());
-                } else {
-                    redact_secret_keys(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secret_keys),
-        _ => {}
-    }
 }
 
 #[cfg(test)]
@@ -446,24 +322,5 @@ mod tests {
             Some(Duration::from_micros(2140)),
         );
         assert_eq!(line, "POST /hooks/shop/git 202 3.2ms (outbound 2.1ms)");
-    }
-
-    #[test]
-    fn demo_platform_hides_credentials() {
-        let (parts, ()) = http::Request::builder()
-            .method("POST")
-            .uri("/console/custom/deploy/svc1")
-            .header("authorization", "Bearer platform-secret")
-            .header("idempotency-key", "d1")
-            .body(())
-            .unwrap()
-            .into_parts();
-        let text = describe_call(&parts, br#"{"secret_key":"rb-secret","app":"shop"}"#);
-        assert!(text.contains("[platform] POST /console/custom/deploy/svc1"));
-        assert!(text.contains("authorization: Bearer ***"));
-        assert!(text.contains("idempotency-key: d1"));
-        assert!(text.contains(r#""secret_key":"***""#));
-        assert!(!text.contains("platform-secret"));
-        assert!(!text.contains("rb-secret"));
     }
 }

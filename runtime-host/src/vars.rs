@@ -1,4 +1,5 @@
-//! Spin application variables (`fermyon:spin/variables@2.0.0`).
+//! Spin application variables (`fermyon:spin/variables@2.0.0`): the values, and the
+//! interface the guest reads them through.
 //!
 //! Names follow Spin's rules: lowercase ASCII letters, digits and `_`, starting with a
 //! letter, no `__`, not ending in `_`. A lookup of a name that breaks them is
@@ -10,6 +11,9 @@
 //! An explicit value wins over the environment.
 
 use std::collections::BTreeMap;
+
+use crate::bindings::fermyon::spin::variables;
+use crate::ctx::Ctx;
 
 /// The environment prefix Spin's environment-variable provider uses.
 pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";
@@ -127,9 +131,20 @@ pub fn parse_assignment(s: &str) -> Result<(String, String), String> {
     Ok((name, value.to_string()))
 }
 
+/// `fermyon:spin/variables@2.0.0`: the guest's lookups.
+impl variables::Host for Ctx {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables::Error>> {
+        Ok(self.shared.vars.get(&name).map_err(|e| match e {
+            VarError::InvalidName(m) => variables::Error::InvalidName(m),
+            VarError::Undefined(n) => variables::Error::Undefined(n),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ctx::test_support::{ctx, shared};
 
     #[test]
     fn lookups_follow_spin_rules() {
@@ -187,5 +202,24 @@ mod tests {
         );
         assert!(parse_assignment("novalue").is_err());
         assert!(parse_assignment("bad-name=1").is_err());
+    }
+
+    #[tokio::test]
+    async fn variables_interface() {
+        let shared = shared(None);
+        let mut c = ctx(&shared);
+        use variables::Host as _;
+        assert_eq!(
+            c.get("admin_token".into()).await.unwrap().unwrap(),
+            "s3cret"
+        );
+        assert!(matches!(
+            c.get("platform_url".into()).await.unwrap(),
+            Err(variables::Error::Undefined(n)) if n == "platform_url"
+        ));
+        assert!(matches!(
+            c.get("ADMIN_TOKEN".into()).await.unwrap(),
+            Err(variables::Error::InvalidName(_))
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! The admin API through the real component.
 
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -275,16 +276,27 @@ async fn no_secret_reaches_a_hook_answer_or_the_log() {
         .await
         .1,
     );
-    let image = format!("/hooks/shop/image/{}", secrets[2]);
-    answers.push(
-        gw.call(
-            "POST",
-            &image,
-            &[("content-type", "application/json")],
-            b"{}",
-        )
-        .await
-        .1,
+    // The image hook over real HTTP, so that its path (the token) reaches the access log.
+    let server = gw.host.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = server.local_addr();
+    let serving = server.spawn();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /hooks/shop/image/{} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         content-length: 2\r\nconnection: close\r\n\r\n{{}}",
+        secrets[2]
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    serving.abort();
+    answers.push(Value::from(String::from_utf8_lossy(&answer).into_owned()));
+    let access = gw.host.access_logs();
+    assert!(
+        access
+            .iter()
+            .any(|l| l.starts_with("POST /hooks/shop/image/*** ")),
+        "the image hook is in the access log: {access:?}"
     );
     let everything = format!(
         "{answers:?}\n{}\n{}",

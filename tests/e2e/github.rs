@@ -326,41 +326,38 @@ async fn a_platform_answering_before_reading_the_body_is_heard() {
     assert_eq!(gw.calls(), 2);
 }
 
+/// The component gives the platform 8 s to answer. A platform that takes 30 s is given up
+/// on at that bound: the answer is a 502 `failed` ("deploy failed: …"), and it comes after
+/// 8 s, well before the platform would have answered. (The upper bound leaves 4 s for a
+/// loaded machine; the platform would take 30.)
 #[tokio::test(flavor = "multi_thread")]
-async fn a_platform_that_does_not_answer_in_8_seconds_is_502() {
+async fn a_platform_that_does_not_answer_in_8_seconds_is_502_after_8_seconds() {
+    use std::time::Duration;
+
     let gw = Gateway::new();
     let secret = git_secret(&gw.shop().await);
-    gw.platform
-        .set_delay(Some(std::time::Duration::from_secs(30)));
+    gw.platform.set_delay(Some(Duration::from_secs(30)));
+    let body = fixture("github/push.json");
     let started = std::time::Instant::now();
-    let (status, answer) = gw
-        .github(
-            "shop",
-            &secret,
-            "push",
-            "slow-1",
-            &fixture("github/push.json"),
-        )
-        .await;
+    let (status, answer) = gw.github("shop", &secret, "push", "slow-1", &body).await;
+    let took = started.elapsed();
     assert_eq!(
         (status, answer["result"].as_str()),
         (502, Some("failed")),
         "{answer}"
     );
+    // The wording depends on which 8 s timer the guest sees first (its own deadline, or
+    // the first-byte timeout it gave the host), so only its start is checked here; the
+    // times below are what show the bound.
+    let reason = answer["reason"].as_str().unwrap();
+    assert!(reason.starts_with("deploy failed: "), "{reason}");
+    assert!(took >= Duration::from_secs(8), "gave up early: {took:?}");
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(25),
-        "gave up at the bound, not the platform's pace"
+        took < Duration::from_secs(12),
+        "waited past the bound: {took:?}"
     );
     gw.platform.set_delay(None);
-    let (status, _) = gw
-        .github(
-            "shop",
-            &secret,
-            "push",
-            "slow-1",
-            &fixture("github/push.json"),
-        )
-        .await;
+    let (status, _) = gw.github("shop", &secret, "push", "slow-1", &body).await;
     assert_eq!(status, 202, "the provider's retry deploys");
 }
 

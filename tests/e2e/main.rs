@@ -1,5 +1,7 @@
 //! End-to-end tests: the real release component (`make component`) in runtime-host, with
-//! a fake deploy platform. One binary, so wasmtime compiles the component once.
+//! a fake deploy platform (or a real one on loopback), and runtime-host's own checks with
+//! the component (`runtime_host.rs`). One binary, so wasmtime compiles the component once
+//! per run: every test takes the one `Runtime` of `support::runtime()`.
 
 mod admin;
 mod api;
@@ -9,5 +11,6 @@ mod images;
 mod lifecycle;
 mod rainbond;
 mod redis;
+mod runtime_host;
 mod support;
 mod world;

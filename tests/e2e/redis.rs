@@ -8,8 +8,6 @@
 //! (5 to 15; runtime-host's unit tests use 1 to 4), so they run in parallel; the test
 //! that stops Redis starts a `redis-server` of its own.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -38,53 +36,25 @@ fn fresh_db(db: u8) -> String {
     let (scheme, rest) = url.split_once("://").expect("a redis:// URL");
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let url = format!("{scheme}://{authority}/{db}");
-    assert_eq!(command(&url, &["FLUSHDB"]), Ok("OK".into()));
+    let mut conn = connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    redis::cmd("FLUSHDB").query::<()>(&mut conn).unwrap();
     url
 }
 
-/// One command over a plain connection to `redis://[:password@]host:port[/db]` (the
-/// component's store is not involved): the simple, integer or bulk answer as text.
-fn command(url: &str, args: &[&str]) -> Result<String, String> {
-    let rest = url.strip_prefix("redis://").ok_or("not a redis:// URL")?;
-    let (authority, db) = rest.split_once('/').unwrap_or((rest, "0"));
-    let (password, addr) = match authority.rsplit_once('@') {
-        Some((userinfo, addr)) => (userinfo.split_once(':').map(|(_, p)| p), addr),
-        None => (None, authority),
-    };
-    let stream = TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream);
-    let mut send = |args: &[&str]| -> Result<String, String> {
-        let mut packet = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            packet.extend(format!("${}\r\n{arg}\r\n", arg.len()).bytes());
-        }
-        writer.write_all(&packet).map_err(|e| e.to_string())?;
-        let mut line = String::new();
-        reader.read_line(&mut line).map_err(|e| e.to_string())?;
-        let line = line.trim_end();
-        match line.split_at(line.len().min(1)) {
-            ("+" | ":", rest) => Ok(rest.to_string()),
-            ("-", error) => Err(error.to_string()),
-            ("$", "-1") => Ok(String::new()),
-            ("$", len) => {
-                let len: usize = len.parse().map_err(|_| format!("bad answer {line:?}"))?;
-                let mut bulk = vec![0; len + 2];
-                reader.read_exact(&mut bulk).map_err(|e| e.to_string())?;
-                bulk.truncate(len);
-                Ok(String::from_utf8_lossy(&bulk).into_owned())
-            }
-            _ => Err(format!("unexpected answer {line:?}")),
-        }
-    };
-    if let Some(password) = password {
-        send(&["AUTH", password])?;
-    }
-    send(&["SELECT", db])?;
-    send(args)
+/// A plain connection to `url` (the component's store is not involved), bounded by 5 s.
+fn connect(url: &str) -> redis::RedisResult<redis::Connection> {
+    let timeout = Duration::from_secs(5);
+    let conn = redis::Client::open(url)?.get_connection_with_timeout(timeout)?;
+    conn.set_read_timeout(Some(timeout))?;
+    conn.set_write_timeout(Some(timeout))?;
+    Ok(conn)
+}
+
+/// Whether the Redis at `url` answers `PING`.
+fn answers(url: &str) -> bool {
+    connect(url)
+        .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn))
+        .is_ok_and(|pong| pong == "PONG")
 }
 
 /// A `redis-server` of the test's own, that it can stop and start again on the same
@@ -143,7 +113,7 @@ impl OwnRedis {
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while command(&self.url(), &["PING"]) != Ok("PONG".into()) {
+        while !answers(&self.url()) {
             assert!(
                 Instant::now() < deadline,
                 "redis-server on port {port} does not answer: {}",
@@ -158,7 +128,7 @@ impl OwnRedis {
         let mut child = self.child.take().expect("running");
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(command(&self.url(), &["PING"]).is_err(), "Redis is down");
+        assert!(!answers(&self.url()), "Redis is down");
     }
 
     /// Freeze (`SIGSTOP`) or thaw (`SIGCONT`) the server: connections stay open and
@@ -209,10 +179,12 @@ async fn redis_an_app_created_on_one_host_is_served_by_the_other() {
         (200, &Value::from("shop"))
     );
     // In Redis, under the store's prefix.
-    assert_eq!(
-        command(&url, &["EXISTS", "default:app/shop"]),
-        Ok("1".into())
-    );
+    let mut conn = connect(&url).unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("default:app/shop")
+        .query(&mut conn)
+        .unwrap();
+    assert!(exists);
 
     // A signed push through the second host deploys; the first knows it is done.
     let body = fixture("github/push.json");

@@ -1,4 +1,5 @@
-//! The harness: one compiled component per process, a fresh host and store per test.
+//! The harness: one compiled component per process (a `OnceLock`), a fresh host and store
+//! per test.
 
 use std::sync::OnceLock;
 
@@ -51,6 +52,15 @@ impl Gateway {
     /// as the instances of a Spin app on several nodes do.
     pub fn with_redis(url: &str) -> Gateway {
         Gateway::build(&[], |b| b.kv_redis(url))
+    }
+
+    /// A gateway around a host built by the caller (one that calls a real platform, say):
+    /// its `platform` is not the host's and sees no call.
+    pub fn around(host: Host) -> Gateway {
+        Gateway {
+            host,
+            platform: FakePlatform::new(),
+        }
     }
 
     fn build(extra: &[(&str, &str)], store: impl FnOnce(HostBuilder) -> HostBuilder) -> Gateway {

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// The interfaces the contract allows (any 0.2.x of wasi). Rust's std brings the wasi
-/// cli/clocks/filesystem/io/random/sockets interfaces.
+/// The interfaces the component may import (`wit/world.wit`; any 0.2.x of wasi). Rust's
+/// std brings the wasi cli/clocks/filesystem/io/random/sockets interfaces.
 fn allowed(import: &str) -> bool {
     let (name, version) = import.split_once('@').unwrap_or((import, ""));
     match name {
@@ -29,11 +29,11 @@ fn allowed(import: &str) -> bool {
 }
 
 #[test]
-fn imports_only_the_contracts_interfaces_and_exports_both() {
+fn imports_only_the_worlds_interfaces_and_exports_both() {
     let rt = runtime();
     let imports = rt.imports();
     for import in &imports {
-        assert!(allowed(import), "import outside the contract: {import}");
+        assert!(allowed(import), "import outside the world: {import}");
     }
     for needed in [
         "wasi:http/outgoing-handler",
@@ -61,25 +61,41 @@ fn imports_only_the_contracts_interfaces_and_exports_both() {
     );
 }
 
-/// The size goal is 300 KB (300,000 bytes). `scripts/build-component.sh` notes which
-/// path built the component: the fallback path (this project's machines) builds std
-/// itself and drops panic messages, and is held to the goal; a rustup-target build
-/// keeps std's panic machinery and gets 400 KiB.
+/// The size budget by build path: `scripts/build-component.sh` writes which path built the
+/// component to `autodeploy.wasm.build`. The fallback path (this project's machines)
+/// builds std itself and drops panic messages: 300 KB. A rustup-target build keeps std's
+/// panic machinery: the project budget, 400 KB.
+fn size_budget(build_path: &str) -> Option<u64> {
+    match build_path {
+        "fallback" => Some(300_000),
+        "rustup" => Some(400_000),
+        _ => None,
+    }
+}
+
 #[test]
 fn the_component_stays_within_its_size_budget() {
     let path = autodeploy_host::Runtime::default_component_path();
     let size = std::fs::metadata(&path).unwrap().len();
     let mut note = path.into_os_string();
     note.push(".build");
-    let built_by = std::fs::read_to_string(note).unwrap_or_default();
-    let budget = match built_by.trim() {
-        "fallback" => 300_000,
-        _ => 400 * 1024,
-    };
+    let note = std::path::PathBuf::from(note);
+    let built_by = std::fs::read_to_string(&note).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: build the component with `make component`, which records its build path",
+            note.display()
+        )
+    });
+    let built_by = built_by.trim();
+    let budget = size_budget(built_by).unwrap_or_else(|| {
+        panic!(
+            "{}: unknown build path {built_by:?} (expected fallback or rustup)",
+            note.display()
+        )
+    });
     assert!(
         size <= budget,
-        "component is {size} bytes, budget {budget} ({})",
-        built_by.trim()
+        "component is {size} bytes, budget {budget} ({built_by} build)"
     );
 }
 
@@ -122,13 +138,40 @@ async fn evaluate_decides_without_io() {
         Decision::Deploy(out) => {
             assert_eq!(out.method, "POST");
             assert_eq!(out.url, "https://console.example.com/v1/apps/shop/deploy");
-            assert_eq!(out.header("idempotency-key"), Some("ev-1"));
-            assert_eq!(out.header("authorization"), Some("Bearer tok"));
+            let mut headers: Vec<(String, String)> = out
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect();
+            headers.sort();
+            let want = [
+                ("authorization", "Bearer tok"),
+                ("content-type", "application/json"),
+                ("idempotency-key", "ev-1"),
+            ];
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(headers, want);
             let sent: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
-            assert_eq!(sent["received_at"], "2026-11-25T10:14:56.789Z");
             assert_eq!(
-                sent["commit"]["id"],
-                "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
+                sent,
+                json!({
+                    "app": "shop",
+                    "trigger": "git",
+                    "provider": "github",
+                    "delivery": "ev-1",
+                    "repository": "https://github.com/acme/shop",
+                    "branch": "main",
+                    "commit": {
+                        "id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+                        "message": "Fix checkout rounding\n\nRound totals half-even. @deploy",
+                        "author": "Ann Developer"
+                    },
+                    "image": null,
+                    "received_at": "2026-11-25T10:14:56.789Z",
+                })
             );
         }
         other => panic!("expected a deploy, got {other:?}"),
@@ -153,13 +196,12 @@ async fn evaluate_decides_without_io() {
             &sign("evaluate-secret-0123456789", b"{}"),
         )
         .body(b"{}".to_vec());
-    assert!(matches!(
-        gw.host
-            .evaluate(&config("running"), &ping, now)
-            .await
-            .unwrap(),
-        Decision::Pong
-    ));
+    let decision = gw
+        .host
+        .evaluate(&config("running"), &ping, now)
+        .await
+        .unwrap();
+    assert_eq!(decision, Decision::Pong);
 
     let forged = TriggerRequest::new("POST", "/hooks/shop/git")
         .header("content-type", "application/json")
@@ -175,10 +217,35 @@ async fn evaluate_decides_without_io() {
         matches!(decision, Decision::Reject { status: 401, .. }),
         "{decision:?}"
     );
+}
 
-    let decision = gw.host.evaluate("{", &ping, now).await.unwrap();
+/// The component exports `autodeploy:gateway/trigger`, and `evaluate` refuses a config it
+/// cannot read with a 500 saying so, whatever the request.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_trigger_export_refuses_an_invalid_config_with_500() {
+    let gw = Gateway::new();
     assert!(
-        matches!(decision, Decision::Reject { status: 500, .. }),
-        "{decision:?}"
+        gw.host.runtime().has_trigger(),
+        "{:?}",
+        gw.host.runtime().exports()
     );
+    let bare = TriggerRequest::new("POST", "/hooks/shop/git");
+    let ping = TriggerRequest::new("POST", "/hooks/shop/git")
+        .header("content-type", "application/json")
+        .header("x-github-event", "ping")
+        .header(
+            "x-hub-signature-256",
+            &sign("evaluate-secret-0123456789", b"{}"),
+        )
+        .body(b"{}".to_vec());
+    for (config, req) in [("not json", &bare), ("{", &ping), ("{}", &ping)] {
+        match gw.host.evaluate(config, req, 0).await.unwrap() {
+            Decision::Reject { status, reason } => {
+                assert_eq!(status, 500, "{config:?}: {reason}");
+                assert!(reason.starts_with("invalid config"), "{config:?}: {reason}");
+            }
+            other => panic!("{config:?}: expected a 500 reject, got {other:?}"),
+        }
+    }
+    assert_eq!(gw.calls(), 0);
 }

@@ -1,260 +1,20 @@
-//! Key-value storage behind the Spin `key-value` and `wasi:keyvalue` interfaces.
-//!
-//! Both interfaces reach the same [`KvBackend`], so for the store `default` they see the
-//! same data, as on Spin. A backend is a trait object (`Arc<dyn KvBackend>`): add another
-//! one by implementing the trait and passing it to
-//! [`HostBuilder::kv_backend`](crate::HostBuilder::kv_backend).
-//!
-//! Three backends ship:
-//!
-//! - [`MemoryBackend`]: a map in memory, shared by every instance of one host.
-//! - [`FileBackend`]: the same map, persisted to one JSON file. Every write is durable
-//!   before the call returns: the whole map is written to a temporary file in the same
-//!   directory, fsynced, renamed over the data file, and the directory is fsynced. A
-//!   crash at any point leaves either the old or the new file, never a torn one.
-//! - [`RedisBackend`](crate::RedisBackend) (in its own module): one Redis database shared
-//!   by any number of hosts, as Spin shares a `redis` store between nodes.
-//!
-//! Counters written by `increment` are stored as the decimal ASCII of the `i64`, so they
-//! read back as text through `get`.
+//! The JSON-file backend (`--kv-file`): the map in memory, persisted to one file on every
+//! write, durably and atomically.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use base64::Engine as _;
 
-/// The only store label/identifier this host opens (Spin's `key_value_stores = ["default"]`).
-pub const DEFAULT_STORE: &str = "default";
-
-/// A backend failure, reported to the guest as `error::other(message)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KvError(pub String);
-
-impl std::fmt::Display for KvError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for KvError {}
-
-/// The outcome of [`KvBackend::compare_and_swap`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CasOutcome {
-    /// The value was still the expected one and has been replaced.
-    Swapped,
-    /// The value had changed; this is the current one (`None`: the key is absent).
-    Conflict(Option<Vec<u8>>),
-}
-
-/// A key-value backend: named stores of byte values.
-///
-/// Implementations must make `increment` and `compare_and_swap` atomic with respect to
-/// every other operation on the same key, and a write must be visible to every later
-/// read (of any instance of the host) once it has returned.
-#[async_trait]
-pub trait KvBackend: Send + Sync + 'static {
-    /// The value of `key`, or `None` when absent.
-    async fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, KvError>;
-    /// Set `key` to `value`, replacing any previous value.
-    async fn set(&self, store: &str, key: &str, value: Vec<u8>) -> Result<(), KvError>;
-    /// Remove `key`; removing an absent key is not an error.
-    async fn delete(&self, store: &str, key: &str) -> Result<(), KvError>;
-    /// Whether `key` exists.
-    async fn exists(&self, store: &str, key: &str) -> Result<bool, KvError> {
-        Ok(self.get(store, key).await?.is_some())
-    }
-    /// Every key of the store, in any order.
-    async fn keys(&self, store: &str) -> Result<Vec<String>, KvError>;
-    /// Atomically add `delta` to the counter at `key` and return the new value. An absent
-    /// key counts from 0; a value that is not the decimal ASCII of an `i64` is an error,
-    /// and so is an overflow.
-    async fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, KvError>;
-    /// Atomically set `key` to `value` if its current value is `expected` (`None`: the key
-    /// must be absent).
-    async fn compare_and_swap(
-        &self,
-        store: &str,
-        key: &str,
-        expected: Option<Vec<u8>>,
-        value: Vec<u8>,
-    ) -> Result<CasOutcome, KvError>;
-}
-
-/// All stores: store name → key → value.
-pub type KvData = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
-
-fn lock(data: &Mutex<KvData>) -> MutexGuard<'_, KvData> {
-    // A panic while holding the lock cannot leave a half-applied change behind (every
-    // change is computed first and stored with one assignment), so poison is harmless.
-    data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn read_value(data: &KvData, store: &str, key: &str) -> Option<Vec<u8>> {
-    data.get(store).and_then(|s| s.get(key)).cloned()
-}
-
-/// Parse a stored counter: the decimal ASCII of an `i64`.
-pub fn parse_counter(value: &[u8]) -> Result<i64, KvError> {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| KvError("increment: the stored value is not an integer".to_string()))
-}
-
-/// The new counter value for `increment`, without storing it.
-fn next_counter(current: Option<&[u8]>, delta: i64) -> Result<i64, KvError> {
-    let base = match current {
-        None => 0,
-        Some(v) => parse_counter(v)?,
-    };
-    base.checked_add(delta)
-        .ok_or_else(|| KvError("increment: the counter would overflow".to_string()))
-}
-
-/// A single change, computed under the lock and then applied.
-enum Change {
-    None,
-    Set(String, String, Vec<u8>),
-    Delete(String, String),
-}
-
-impl Change {
-    fn apply(self, data: &mut KvData) {
-        match self {
-            Change::None => {}
-            Change::Set(store, key, value) => {
-                data.entry(store).or_default().insert(key, value);
-            }
-            Change::Delete(store, key) => {
-                if let Some(s) = data.get_mut(&store) {
-                    s.remove(&key);
-                    if s.is_empty() {
-                        data.remove(&store);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Plan an operation against the current data: the change to make and the result.
-fn plan_increment(
-    data: &KvData,
-    store: &str,
-    key: &str,
-    delta: i64,
-) -> Result<(Change, i64), KvError> {
-    let current = data.get(store).and_then(|s| s.get(key));
-    let next = next_counter(current.map(Vec::as_slice), delta)?;
-    Ok((
-        Change::Set(store.into(), key.into(), next.to_string().into_bytes()),
-        next,
-    ))
-}
-
-fn plan_cas(
-    data: &KvData,
-    store: &str,
-    key: &str,
-    expected: Option<Vec<u8>>,
-    value: Vec<u8>,
-) -> (Change, CasOutcome) {
-    let current = read_value(data, store, key);
-    if current == expected {
-        (
-            Change::Set(store.into(), key.into(), value),
-            CasOutcome::Swapped,
-        )
-    } else {
-        (Change::None, CasOutcome::Conflict(current))
-    }
-}
-
-fn plan_delete(data: &KvData, store: &str, key: &str) -> Change {
-    if data.get(store).is_some_and(|s| s.contains_key(key)) {
-        Change::Delete(store.into(), key.into())
-    } else {
-        Change::None
-    }
-}
-
-fn keys_of(data: &KvData, store: &str) -> Vec<String> {
-    data.get(store)
-        .map(|s| s.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-// ---------------------------------------------------------------------------------------
-// In memory
-
-/// Every store in memory; clones of one backend (and every instance of one host) share it.
-#[derive(Clone, Default)]
-pub struct MemoryBackend {
-    data: Arc<Mutex<KvData>>,
-}
-
-impl MemoryBackend {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A copy of everything stored.
-    pub fn snapshot(&self) -> KvData {
-        lock(&self.data).clone()
-    }
-}
-
-#[async_trait]
-impl KvBackend for MemoryBackend {
-    async fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        Ok(read_value(&lock(&self.data), store, key))
-    }
-
-    async fn set(&self, store: &str, key: &str, value: Vec<u8>) -> Result<(), KvError> {
-        Change::Set(store.into(), key.into(), value).apply(&mut lock(&self.data));
-        Ok(())
-    }
-
-    async fn delete(&self, store: &str, key: &str) -> Result<(), KvError> {
-        let mut data = lock(&self.data);
-        plan_delete(&data, store, key).apply(&mut data);
-        Ok(())
-    }
-
-    async fn keys(&self, store: &str) -> Result<Vec<String>, KvError> {
-        Ok(keys_of(&lock(&self.data), store))
-    }
-
-    async fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, KvError> {
-        let mut data = lock(&self.data);
-        let (change, next) = plan_increment(&data, store, key, delta)?;
-        change.apply(&mut data);
-        Ok(next)
-    }
-
-    async fn compare_and_swap(
-        &self,
-        store: &str,
-        key: &str,
-        expected: Option<Vec<u8>>,
-        value: Vec<u8>,
-    ) -> Result<CasOutcome, KvError> {
-        let mut data = lock(&self.data);
-        let (change, outcome) = plan_cas(&data, store, key, expected, value);
-        change.apply(&mut data);
-        Ok(outcome)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// JSON file
+use super::{
+    keys_of, lock, plan_cas, plan_delete, plan_increment, read_value, CasOutcome, Change,
+    KvBackend, KvData, KvError,
+};
 
 /// Every store in memory, persisted to one JSON file on every write.
 ///
@@ -414,7 +174,7 @@ impl KvBackend for FileBackend {
 }
 
 /// The JSON text of the whole map (see [`FileBackend`] for the format).
-pub fn encode_file(data: &KvData) -> Vec<u8> {
+fn encode_file(data: &KvData) -> Vec<u8> {
     use serde_json::{json, Map, Value};
     let mut stores = Map::new();
     for (store, entries) in data {
@@ -437,7 +197,7 @@ pub fn encode_file(data: &KvData) -> Vec<u8> {
 }
 
 /// Parse the JSON text of the whole map (see [`FileBackend`] for the format).
-pub fn decode_file(bytes: &[u8]) -> Result<KvData, String> {
+fn decode_file(bytes: &[u8]) -> Result<KvData, String> {
     use serde_json::Value;
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
     let obj = doc.as_object().ok_or("expected a JSON object")?;
@@ -520,110 +280,11 @@ fn persist(path: &Path, data: &KvData, seq: u64) -> io::Result<()> {
     result
 }
 
-// ---------------------------------------------------------------------------------------
-// Guest-facing resources (the representations behind the WIT resources)
-
-/// A Spin `key-value.store` handle: the name of an opened store.
-pub struct SpinStore {
-    pub(crate) name: String,
-}
-
-/// A `wasi:keyvalue/store.bucket` handle: the name of an opened store.
-pub struct Bucket {
-    pub(crate) name: String,
-}
-
-/// A `wasi:keyvalue/atomics.cas` handle: a key and the value it had when the handle was
-/// made (the expected value of the swap).
-pub struct Cas {
-    pub(crate) store: String,
-    pub(crate) key: String,
-    pub(crate) current: Option<Vec<u8>>,
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    fn temp_dir(tag: &str) -> PathBuf {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "autodeploy-host-kv-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    /// The behaviour every backend shares (the Redis backend's tests run it too).
-    pub(crate) async fn exercise_semantics(kv: &dyn KvBackend) {
-        let s = DEFAULT_STORE;
-        assert_eq!(kv.get(s, "a").await.unwrap(), None);
-        assert!(!kv.exists(s, "a").await.unwrap());
-        kv.set(s, "a", b"1".to_vec()).await.unwrap();
-        assert_eq!(kv.get(s, "a").await.unwrap(), Some(b"1".to_vec()));
-        assert!(kv.exists(s, "a").await.unwrap());
-        // Stores are separate.
-        assert_eq!(kv.get("other", "a").await.unwrap(), None);
-
-        // increment: absent key starts from 0, stored as decimal ASCII.
-        assert_eq!(kv.increment(s, "n", 1).await.unwrap(), 1);
-        assert_eq!(kv.increment(s, "n", 5).await.unwrap(), 6);
-        assert_eq!(kv.increment(s, "n", -10).await.unwrap(), -4);
-        assert_eq!(kv.get(s, "n").await.unwrap(), Some(b"-4".to_vec()));
-        // An existing decimal value counts on.
-        assert_eq!(kv.increment(s, "a", 2).await.unwrap(), 3);
-        // Not an integer → error, value untouched.
-        kv.set(s, "t", b"text".to_vec()).await.unwrap();
-        assert!(kv.increment(s, "t", 1).await.is_err());
-        assert_eq!(kv.get(s, "t").await.unwrap(), Some(b"text".to_vec()));
-        kv.set(s, "max", i64::MAX.to_string().into_bytes())
-            .await
-            .unwrap();
-        assert!(kv.increment(s, "max", 1).await.is_err());
-
-        // compare-and-swap.
-        assert_eq!(
-            kv.compare_and_swap(s, "c", None, b"x".to_vec())
-                .await
-                .unwrap(),
-            CasOutcome::Swapped
-        );
-        assert_eq!(
-            kv.compare_and_swap(s, "c", None, b"y".to_vec())
-                .await
-                .unwrap(),
-            CasOutcome::Conflict(Some(b"x".to_vec()))
-        );
-        assert_eq!(
-            kv.compare_and_swap(s, "c", Some(b"x".to_vec()), b"z".to_vec())
-                .await
-                .unwrap(),
-            CasOutcome::Swapped
-        );
-        assert_eq!(kv.get(s, "c").await.unwrap(), Some(b"z".to_vec()));
-        kv.delete(s, "c").await.unwrap();
-        assert_eq!(
-            kv.compare_and_swap(s, "c", Some(b"z".to_vec()), b"w".to_vec())
-                .await
-                .unwrap(),
-            CasOutcome::Conflict(None)
-        );
-
-        kv.delete(s, "a").await.unwrap();
-        kv.delete(s, "a").await.unwrap(); // absent: fine
-        let mut keys = kv.keys(s).await.unwrap();
-        keys.sort();
-        assert_eq!(keys, vec!["max", "n", "t"]);
-        assert!(kv.keys("nothing").await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn memory_semantics() {
-        exercise_semantics(&MemoryBackend::new()).await;
-    }
+    use crate::kv::tests::{exercise_semantics, temp_dir};
+    use crate::kv::DEFAULT_STORE;
 
     #[tokio::test]
     async fn file_semantics() {
@@ -631,47 +292,6 @@ pub(crate) mod tests {
         exercise_semantics(&FileBackend::open(dir.join("kv.json")).unwrap()).await;
         fs::remove_dir_all(dir).unwrap();
     }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn increments_are_atomic() {
-        let mem: Arc<dyn KvBackend> = Arc::new(MemoryBackend::new());
-        let dir = temp_dir("atomic");
-        let file: Arc<dyn KvBackend> = Arc::new(FileBackend::open(dir.join("kv.json")).unwrap());
-        for kv in [mem, file] {
-            let mut tasks = Vec::new();
-            for _ in 0..20 {
-                let kv = kv.clone();
-                tasks.push(tokio::spawn(async move {
-                    kv.increment(DEFAULT_STORE, "n", 1).await.unwrap()
-                }));
-            }
-            let mut seen = Vec::new();
-            for t in tasks {
-                seen.push(t.await.unwrap());
-            }
-            seen.sort();
-            assert_eq!(seen, (1..=20).collect::<Vec<_>>());
-            // Exactly one claimant wins a CAS on an absent key.
-            let mut tasks = Vec::new();
-            for i in 0..10u8 {
-                let kv = kv.clone();
-                tasks.push(tokio::spawn(async move {
-                    kv.compare_and_swap(DEFAULT_STORE, "claim", None, vec![i])
-                        .await
-                        .unwrap()
-                }));
-            }
-            let mut wins = 0;
-            for t in tasks {
-                if t.await.unwrap() == CasOutcome::Swapped {
-                    wins += 1;
-                }
-            }
-            assert_eq!(wins, 1);
-        }
-        fs::remove_dir_all(dir).unwrap();
-    }
-
     #[tokio::test]
     async fn file_store_survives_reload() {
         let dir = temp_dir("reload");
@@ -785,13 +405,5 @@ pub(crate) mod tests {
         .unwrap();
         assert!(FileBackend::open(&path).is_err());
         fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn counters_parse() {
-        assert_eq!(parse_counter(b"-12").unwrap(), -12);
-        assert!(parse_counter(b"1.5").is_err());
-        assert!(parse_counter(b"").is_err());
-        assert!(parse_counter(&[0xff]).is_err());
     }
 }

@@ -1,0 +1,148 @@
+//! The demo deploy platform (`--demo-platform`): a stub that accepts every deploy call
+//! and prints it, credentials hidden, for local walk-throughs.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::io::TokioIo;
+
+/// A stub deploy platform for local walk-throughs (`--demo-platform`): answers every
+/// request `202 {"accepted":true}` and prints each call to stdout (method, path, headers
+/// with `authorization` shown as `Bearer ***`, and the body with any JSON `secret_key`
+/// value shown as `***`).
+pub struct DemoPlatform {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl DemoPlatform {
+    /// Bind `addr` (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (demo platform): {e}"))?;
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, addr })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until the process ends.
+    pub async fn run(self) -> anyhow::Result<()> {
+        loop {
+            let (stream, _) = match self.listener.accept().await {
+                Ok(conn) => conn,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            tokio::spawn(async move {
+                let service = service_fn(|req: hyper::Request<Incoming>| async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|c| c.to_bytes())
+                        .unwrap_or_default();
+                    println!("{}", describe_call(&parts, &body));
+                    let mut response = hyper::Response::new(Full::new(Bytes::from_static(
+                        br#"{"accepted":true}"#,
+                    )));
+                    *response.status_mut() = hyper::StatusCode::ACCEPTED;
+                    response.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/json"),
+                    );
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+}
+
+/// The text the demo platform prints for one call.
+pub fn describe_call(parts: &http::request::Parts, body: &[u8]) -> String {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    let mut out = format!("[platform] {} {path}\n", parts.method);
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let shown = if *name == http::header::AUTHORIZATION {
+            if value.len() >= 7 && value[..7].eq_ignore_ascii_case("bearer ") {
+                "Bearer ***".to_string()
+            } else {
+                "***".to_string()
+            }
+        } else {
+            value.into_owned()
+        };
+        out.push_str(&format!("[platform]   {name}: {shown}\n"));
+    }
+    let body = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut json) => {
+            redact_secret_keys(&mut json);
+            json.to_string()
+        }
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    out.push_str(&format!("[platform]   body: {body}\n"));
+    out.push_str("[platform] -> 202 {\"accepted\":true}");
+    out
+}
+
+fn redact_secret_keys(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if k == "secret_key" && v.is_string() {
+                    *v = serde_json::Value::String("***".to_string());
+                } else {
+                    redact_secret_keys(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secret_keys),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_platform_hides_credentials() {
+        let (parts, ()) = http::Request::builder()
+            .method("POST")
+            .uri("/console/custom/deploy/svc1")
+            .header("authorization", "Bearer platform-secret")
+            .header("idempotency-key", "d1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let text = describe_call(&parts, br#"{"secret_key":"rb-secret","app":"shop"}"#);
+        assert!(text.contains("[platform] POST /console/custom/deploy/svc1"));
+        assert!(text.contains("authorization: Bearer ***"));
+        assert!(text.contains("idempotency-key: d1"));
+        assert!(text.contains(r#""secret_key":"***""#));
+        assert!(!text.contains("platform-secret"));
+        assert!(!text.contains("rb-secret"));
+    }
+}
