@@ -151,14 +151,19 @@ pub fn interpret_answer(target: &DeployTarget, status: u16, body: &[u8]) -> Resu
                     status,
                 });
             }
+            // A 2xx is Rainbond's acceptance only with its own `"code": 200`: a proxy's
+            // login page or error page in a 2xx deployed nothing.
             let code = parsed.get("code").and_then(Value::as_u64);
-            if accepted && code.is_none_or(|c| c == 200) {
+            if accepted && code == Some(200) {
                 return Ok(());
             }
             Err(Error::Platform {
-                why: match msg {
-                    Some(m) => format!("Rainbond answered HTTP {status}: {m}"),
-                    None => format!("Rainbond answered HTTP {status}"),
+                why: match (msg, code) {
+                    (Some(m), _) => format!("Rainbond answered HTTP {status}: {m}"),
+                    (None, None) if accepted => {
+                        format!("HTTP {status} without Rainbond's answer (a proxy in between?)")
+                    }
+                    (None, _) => format!("Rainbond answered HTTP {status}"),
                 },
                 status: Some(status),
             })
@@ -251,6 +256,15 @@ mod tests {
                 .unwrap_err()
                 .status(),
             502
+        );
+        // a proxy's login page in a 200 deployed nothing
+        let page = interpret_answer(&target, 200, b"<html><body>Sign in</body></html>");
+        let page = page.unwrap_err();
+        assert_eq!((page.status(), page.platform_status()), (502, Some(200)));
+        assert!(
+            page.reason().contains("without Rainbond's answer"),
+            "{}",
+            page.reason()
         );
         assert_eq!(
             interpret_answer(&target, 502, b"<html>")
