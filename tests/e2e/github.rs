@@ -54,21 +54,7 @@ async fn signed_push_deploys_with_exactly_the_expected_call() {
     );
     assert_eq!(
         sent,
-        json!({
-            "app": "shop",
-            "trigger": "git",
-            "provider": "github",
-            "delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
-            "repository": "https://github.com/acme/shop",
-            "branch": "main",
-            "commit": {
-                "id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
-                "message": "Fix checkout rounding\n\nRound totals half-even. @deploy",
-                "author": "Ann Developer"
-            },
-            "image": null,
-            "received_at": received_at,
-        })
+        fixture_push_deploy_body("72d3162e-cc78-11e3-81ab-4c9367dc0958", &received_at)
     );
 }
 

@@ -223,3 +223,22 @@ pub fn git_secret(app: &Value) -> String {
         .expect("git.secret")
         .to_string()
 }
+
+/// The generic deploy body the fixture `github/push.json` makes for app `shop`.
+pub fn fixture_push_deploy_body(delivery: &str, received_at: &str) -> Value {
+    json!({
+        "app": "shop",
+        "trigger": "git",
+        "provider": "github",
+        "delivery": delivery,
+        "repository": "https://github.com/acme/shop",
+        "branch": "main",
+        "commit": {
+            "id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+            "message": "Fix checkout rounding\n\nRound totals half-even. @deploy",
+            "author": "Ann Developer"
+        },
+        "image": null,
+        "received_at": received_at,
+    })
+}

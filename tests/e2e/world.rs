@@ -157,21 +157,7 @@ async fn evaluate_decides_without_io() {
             let sent: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
             assert_eq!(
                 sent,
-                json!({
-                    "app": "shop",
-                    "trigger": "git",
-                    "provider": "github",
-                    "delivery": "ev-1",
-                    "repository": "https://github.com/acme/shop",
-                    "branch": "main",
-                    "commit": {
-                        "id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
-                        "message": "Fix checkout rounding\n\nRound totals half-even. @deploy",
-                        "author": "Ann Developer"
-                    },
-                    "image": null,
-                    "received_at": "2026-11-25T10:14:56.789Z",
-                })
+                fixture_push_deploy_body("ev-1", "2026-11-25T10:14:56.789Z")
             );
         }
         other => panic!("expected a deploy, got {other:?}"),
@@ -188,14 +174,7 @@ async fn evaluate_decides_without_io() {
         "{decision:?}"
     );
 
-    let ping = TriggerRequest::new("POST", "/hooks/shop/git")
-        .header("content-type", "application/json")
-        .header("x-github-event", "ping")
-        .header(
-            "x-hub-signature-256",
-            &sign("evaluate-secret-0123456789", b"{}"),
-        )
-        .body(b"{}".to_vec());
+    let ping = signed_ping();
     let decision = gw
         .host
         .evaluate(&config("running"), &ping, now)
@@ -230,14 +209,7 @@ async fn the_trigger_export_refuses_an_invalid_config_with_500() {
         gw.host.runtime().exports()
     );
     let bare = TriggerRequest::new("POST", "/hooks/shop/git");
-    let ping = TriggerRequest::new("POST", "/hooks/shop/git")
-        .header("content-type", "application/json")
-        .header("x-github-event", "ping")
-        .header(
-            "x-hub-signature-256",
-            &sign("evaluate-secret-0123456789", b"{}"),
-        )
-        .body(b"{}".to_vec());
+    let ping = signed_ping();
     for (config, req) in [("not json", &bare), ("{", &ping), ("{}", &ping)] {
         match gw.host.evaluate(config, req, 0).await.unwrap() {
             Decision::Reject { status, reason } => {
@@ -248,4 +220,16 @@ async fn the_trigger_export_refuses_an_invalid_config_with_500() {
         }
     }
     assert_eq!(gw.calls(), 0);
+}
+
+/// A GitHub ping to `shop`, signed with the evaluate tests' secret.
+fn signed_ping() -> TriggerRequest {
+    TriggerRequest::new("POST", "/hooks/shop/git")
+        .header("content-type", "application/json")
+        .header("x-github-event", "ping")
+        .header(
+            "x-hub-signature-256",
+            &sign("evaluate-secret-0123456789", b"{}"),
+        )
+        .body(b"{}".to_vec())
 }
