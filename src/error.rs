@@ -41,6 +41,10 @@ pub enum Error {
     Platform { why: String, status: Option<u16> },
     /// 503: the key-value store failed.
     Store(String),
+    /// 503: the request is older than a deploy may start after
+    /// ([`DEPLOY_DEADLINE_MS`](crate::gateway::DEPLOY_DEADLINE_MS)): its provider has given
+    /// up on it, and a newer push may have deployed since.
+    TooLate { waited_ms: u64 },
     /// 500: a configuration problem on our side (e.g. `platform_url` unset).
     Config(String),
 }
@@ -75,7 +79,7 @@ impl Error {
                 409
             }
             Error::Platform { .. } => 502,
-            Error::Store(_) => 503,
+            Error::Store(_) | Error::TooLate { .. } => 503,
             Error::Config(_) => 500,
         }
     }
@@ -84,7 +88,9 @@ impl Error {
     pub fn result(&self) -> &'static str {
         match self {
             Error::InProgress => "in_progress",
-            Error::Platform { .. } | Error::Store(_) | Error::Config(_) => "failed",
+            Error::Platform { .. } | Error::Store(_) | Error::TooLate { .. } | Error::Config(_) => {
+                "failed"
+            }
             _ => "rejected",
         }
     }
@@ -125,6 +131,12 @@ impl Error {
             Error::PlatformConflict { why, .. } => why.clone(),
             Error::Platform { why, .. } => format!("deploy failed: {why}"),
             Error::Store(_) => "the key-value store is unavailable".into(),
+            Error::TooLate { waited_ms } => format!(
+                "not deployed: the request waited {waited_ms} ms in the gateway, longer than \
+                 the {} ms after which a deploy no longer starts (its sender has given up); \
+                 send it again",
+                crate::gateway::DEPLOY_DEADLINE_MS
+            ),
             Error::Config(why) => format!("gateway misconfigured: {why}"),
         }
     }

@@ -8,6 +8,7 @@ use super::{public_base, read_limited, Host, ReadBody, Request, Response};
 use crate::error::Error;
 use crate::model::Trigger;
 use crate::state::app::{self, valid_app_name, App};
+use crate::state::delivery::ring;
 use crate::state::{log, Kv};
 
 const BODY_LIMIT: usize = 64 * 1024;
@@ -68,15 +69,16 @@ fn route(
                 }
                 ([], "DELETE") => {
                     existing(kv, name)?;
-                    app::delete(kv, name)?;
+                    // Everything the app's deliveries left, then the app itself.
+                    ring::clear(kv, name)?;
                     log::clear(kv, name)?;
+                    app::delete(kv, name)?;
                     Ok(Response::empty(204))
                 }
                 (["status"], "PUT") => {
                     let body = read_limited(req, BODY_LIMIT, read_body)?;
-                    let mut app = existing(kv, name)?;
-                    app.set_status(parse_status(&body)?)?;
-                    app::save(kv, &app)?;
+                    let status = parse_status(&body)?;
+                    let app = update(kv, name, &mut |app| app.set_status(status.clone()))?;
                     Ok(Response::json(200, &app.view(&public_base(host, req))))
                 }
                 (["deliveries"], "GET") => {
@@ -88,14 +90,17 @@ fn route(
                 (["triggers", trigger, action], "POST") => {
                     let trigger = Trigger::parse(trigger)
                         .ok_or_else(|| Error::field("trigger", "must be git, image or api"))?;
-                    let mut app = existing(kv, name)?;
-                    match *action {
-                        "enable" => app.set_enabled(trigger, true)?,
-                        "disable" => app.set_enabled(trigger, false)?,
-                        "rotate" => app.rotate(trigger, &mut |buf| host.fill_random(buf)),
-                        _ => return Err(Error::UnknownAction),
+                    if !matches!(*action, "enable" | "disable" | "rotate") {
+                        return Err(Error::UnknownAction);
                     }
-                    app::save(kv, &app)?;
+                    let app = update(kv, name, &mut |app| match *action {
+                        "enable" => app.set_enabled(trigger, true),
+                        "disable" => app.set_enabled(trigger, false),
+                        _ => {
+                            app.rotate(trigger, &mut |buf| host.fill_random(buf));
+                            Ok(())
+                        }
+                    })?;
                     Ok(Response::json(200, &app.view(&public_base(host, req))))
                 }
                 ([], _) | (["status"], _) | (["deliveries"], _) | (["triggers", _, _], _) => {
@@ -128,6 +133,15 @@ fn existing(kv: &dyn Kv, name: &str) -> Result<App, Error> {
     app::load(kv, name)?.ok_or_else(|| Error::AppNotFound(name.into()))
 }
 
+/// Changes an existing app atomically (see [`app::update`]).
+fn update(
+    kv: &dyn Kv,
+    name: &str,
+    change: &mut dyn FnMut(&mut App) -> Result<(), Error>,
+) -> Result<App, Error> {
+    app::update(kv, name, change)?.ok_or_else(|| Error::AppNotFound(name.into()))
+}
+
 fn put(
     host: &dyn Host,
     req: &Request,
@@ -135,23 +149,40 @@ fn put(
     name: &str,
     body: &[u8],
 ) -> Result<Response, Error> {
-    let old = app::load(kv, name)?;
-    let app = App::from_put(name, body, old.as_ref(), &mut |buf| host.fill_random(buf))?;
-    app::save(kv, &app)?;
-    let status = if old.is_some() { 200 } else { 201 };
+    let (app, created) = app::create_or_replace(kv, name, &mut |old| {
+        App::from_put(name, body, old, &mut |buf| host.fill_random(buf))
+    })?;
+    let status = if created { 201 } else { 200 };
     Ok(Response::json(status, &app.view(&public_base(host, req))))
 }
 
+/// `GET /api/apps?limit=&after=`: a page of apps in name order, and the `next` page's
+/// `after` (`null` on the last page).
 fn list(host: &dyn Host, req: &Request, kv: &dyn Kv) -> Result<Response, Error> {
-    let names = app::names(kv)?;
-    let base = public_base(host, req);
-    let mut apps = Vec::with_capacity(names.len());
-    for name in names {
-        if let Some(app) = app::load(kv, &name)? {
-            apps.push(app.view(&base));
+    let query = req.path.split_once('?').map_or("", |(_, q)| q);
+    let (mut limit, mut after) = (app::PAGE_DEFAULT, None);
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=app::PAGE_MAX).contains(n))
+                    .ok_or_else(|| {
+                        Error::field("limit", format!("must be 1 to {}", app::PAGE_MAX))
+                    })?
+            }
+            "after" => after = Some(value.into_owned()),
+            _ => {} // e.g. a cache-buster
         }
     }
-    Ok(Response::json(200, &json!({"apps": apps})))
+    let page = app::page(kv, after.as_deref(), limit)?;
+    let base = public_base(host, req);
+    let apps: Vec<_> = page.apps.iter().map(|app| app.view(&base)).collect();
+    Ok(Response::json(
+        200,
+        &json!({"apps": apps, "next": page.next}),
+    ))
 }
 
 fn parse_status(body: &[u8]) -> Result<String, Error> {

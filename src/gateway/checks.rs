@@ -73,19 +73,10 @@ fn delivery_from(id: Option<&str>, body: &[u8]) -> Delivery {
         Some(id)
             if id.len() <= MAX_ID_LEN && id.bytes().all(|c| c.is_ascii_graphic() && c != b'/') =>
         {
-            Delivery {
-                id: id.to_string(),
-                dedupe: Dedupe::Forever,
-            }
+            Delivery::new(id, Dedupe::Forever)
         }
-        Some(odd) => Delivery {
-            id: sha256_hex(odd.as_bytes()),
-            dedupe: Dedupe::Forever,
-        },
-        None => Delivery {
-            id: sha256_hex(body),
-            dedupe: Dedupe::BodyHash,
-        },
+        Some(odd) => Delivery::new(sha256_hex(odd.as_bytes()), Dedupe::Forever),
+        None => Delivery::new(sha256_hex(body), Dedupe::BodyHash),
     }
 }
 
@@ -149,10 +140,7 @@ pub(super) fn check(
                 .delivery
                 .insert(match headers.get_nonempty("idempotency-key") {
                     Some(key) => delivery_from(Some(key), body),
-                    None => Delivery {
-                        id: fresh_id(),
-                        dedupe: Dedupe::Never,
-                    },
+                    None => Delivery::new(fresh_id(), Dedupe::Never),
                 });
             // Decoded and parsed once: the secret may be in it, and it must be JSON.
             let parsed = json_payload(body_kind, body).and_then(|j| {

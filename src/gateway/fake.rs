@@ -23,6 +23,10 @@ pub struct FakeHost {
     pub now_ms: Cell<u64>,
     /// Every log line.
     pub logs: RefCell<Vec<String>>,
+    /// How far the clock moves on every store call (a slow store).
+    pub store_delay_ms: Cell<u64>,
+    /// Store calls made, by kind: `get`, `set`, `keys`…
+    pub store_calls: RefCell<HashMap<&'static str, usize>>,
     seed: Cell<u64>,
 }
 
@@ -43,6 +47,8 @@ impl Default for FakeHost {
             answers: RefCell::default(),
             now_ms: Cell::new(START_MS),
             logs: RefCell::default(),
+            store_delay_ms: Cell::new(0),
+            store_calls: RefCell::default(),
             seed: Cell::new(0x9e37_79b9_7f4a_7c15),
         };
         host.set_var("admin_token", ADMIN_TOKEN);
@@ -75,6 +81,21 @@ impl FakeHost {
         self.kv
             .fail
             .store(broken, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Store calls of `kind` made since the last [`reset_store_calls`](Self::reset_store_calls).
+    pub fn store_calls(&self, kind: &str) -> usize {
+        self.store_calls.borrow().get(kind).copied().unwrap_or(0)
+    }
+
+    pub fn reset_store_calls(&self) {
+        self.store_calls.borrow_mut().clear();
+    }
+
+    /// Counts a store call and lets the clock move by the store's delay.
+    fn store_call(&self, kind: &'static str) {
+        *self.store_calls.borrow_mut().entry(kind).or_default() += 1;
+        self.advance(self.store_delay_ms.get());
     }
 
     /// The JSON body of outbound call `i`.
@@ -169,9 +190,42 @@ impl Answered {
     }
 }
 
+/// The store as the gateway sees it: the memory store, with every call counted and
+/// delayed.
+impl Kv for FakeHost {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store_call("get");
+        self.kv.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.store_call("set");
+        self.kv.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.store_call("delete");
+        self.kv.delete(key)
+    }
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.store_call("exists");
+        self.kv.exists(key)
+    }
+    fn keys(&self) -> Result<Vec<String>, StoreError> {
+        self.store_call("keys");
+        self.kv.keys()
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.store_call("increment");
+        self.kv.increment(key, delta)
+    }
+    fn swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
+        self.store_call("swap");
+        self.kv.swap(key, expected, value)
+    }
+}
+
 impl Host for FakeHost {
     fn kv(&self) -> Result<&dyn Kv, StoreError> {
-        Ok(&self.kv)
+        Ok(self)
     }
 
     fn var(&self, name: &str) -> Option<String> {

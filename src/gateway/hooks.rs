@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::deploy::{interpret_answer, PlatformConfig};
 use super::pipeline::{self, Outcome, Steps};
-use super::{read_limited, Host, ReadBody, Request, Response, PLATFORM_TIMEOUT};
+use super::{
+    read_limited, Host, ReadBody, Request, Response, DEPLOY_DEADLINE_MS, PLATFORM_TIMEOUT,
+};
 use crate::error::Error;
 use crate::model::{OutboundRequest, Provider, Trigger};
 use crate::state::app::{self, App};
@@ -53,8 +55,10 @@ impl Steps<'static> for Http<'_, '_> {
         crate::support::crypto::hex(&fresh)
     }
 
-    fn claim(&mut self, app: &App, delivery: &Delivery, now_ms: u64) -> Result<bool, Error> {
-        match delivery::claim(self.kv(), &app.name, delivery, now_ms)? {
+    /// Claims at the moment of claiming, not of the request's arrival: a body that was
+    /// slow to arrive must not shorten the claim.
+    fn claim(&mut self, app: &App, delivery: &Delivery, _arrived_ms: u64) -> Result<bool, Error> {
+        match delivery::claim(self.kv(), &app.name, delivery, self.host.now_ms())? {
             Claim::Owned(token) => {
                 self.claim = Some(token);
                 Ok(true)
@@ -92,9 +96,15 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         return answer(&Err(error), eval.app_name, None);
     };
     let kv = http.kv();
-    let ended = eval
-        .result
-        .and_then(|outcome| outcome.try_map(|call| deploy(host, &app, &call)));
+    let ended = eval.result.and_then(|outcome| {
+        outcome.try_map(|call| {
+            let waited_ms = host.now_ms().saturating_sub(started);
+            if waited_ms > DEPLOY_DEADLINE_MS {
+                return Err(Error::TooLate { waited_ms });
+            }
+            deploy(host, &app, &call)
+        })
+    });
     let delivery = eval.facts.delivery.as_ref();
     if let (Some(token), Some(delivery)) = (http.claim.take(), delivery) {
         end_claim(host, kv, &app.name, delivery, token, &ended);

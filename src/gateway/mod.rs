@@ -31,6 +31,12 @@ use crate::state::{Kv, StoreError};
 /// How long the platform has to answer in full.
 pub const PLATFORM_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// A deploy call starts at most this long after its request arrived, else the request
+/// is answered 503 and its claim released. Providers give up on a webhook after about
+/// 10 s (GitHub, GitLab); a request that waited longer (a store that hung, then came
+/// back) would deploy behind its sender's back, possibly after a newer push.
+pub const DEPLOY_DEADLINE_MS: u64 = 5_000;
+
 /// What the gateway needs from its host.
 pub trait Host {
     /// The key-value store `default`.

@@ -54,6 +54,17 @@ impl Kv for SpinKv {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&self.bucket, key, delta).map_err(kv_err)
     }
+    fn swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
+        let cas = atomics::Cas::new(&self.bucket, key).map_err(kv_err)?;
+        if cas.current().map_err(kv_err)?.as_deref() != expected {
+            return Ok(false);
+        }
+        match atomics::swap(cas, value) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(e)) => Err(kv_err(e)),
+        }
+    }
 }
 
 impl Host for SpinHost {

@@ -27,6 +27,9 @@ pub trait Kv {
     fn keys(&self) -> Result<Vec<String>, StoreError>;
     /// Atomically adds `delta` to the counter at `key` (absent = 0) and returns the result.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+    /// Compare-and-swap: writes `value` only if the key still holds `expected` (`None`:
+    /// absent). `false` when it did not, because another writer got there first.
+    fn swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError>;
 }
 
 /// An in-memory store for native tests.
@@ -78,5 +81,13 @@ impl Kv for MemKv {
         let next = current + delta;
         map.insert(key.into(), next.to_string().into_bytes());
         Ok(next)
+    }
+    fn swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
+        let mut map = self.check()?;
+        if map.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        map.insert(key.into(), value.to_vec());
+        Ok(true)
     }
 }

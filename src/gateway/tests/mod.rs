@@ -3,6 +3,7 @@
 
 mod admin;
 mod hooks;
+mod store;
 mod trigger;
 
 use serde_json::{json, Value};

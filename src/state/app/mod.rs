@@ -1,15 +1,17 @@
-//! App records: what is stored, how `GET` shows it, and how records are read and written
-//! in the store (`app/{name}`). How a `PUT` body becomes one is in `parse`, the rules
-//! for each field in `validate`.
+//! App records: what is stored and how `GET` shows it. How records are kept in the store
+//! (atomically, with an index of names) is in `store`, how a `PUT` body becomes one in
+//! `parse`, the rules for each field in `validate`.
 
 mod parse;
+mod store;
 mod validate;
+
+pub use store::{create_or_replace, delete, load, page, update, PAGE_DEFAULT, PAGE_MAX};
 
 use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::model::Trigger;
-use crate::state::{Kv, StoreError};
 use crate::support::secret::Secret;
 
 /// An app as stored (secrets included). `GET` shows it with `hooks` added.
@@ -186,42 +188,4 @@ impl App {
     pub fn status_allows_deploy(&self) -> bool {
         self.deploy.allowed_statuses.contains(&self.status)
     }
-}
-
-fn app_key(name: &str) -> String {
-    format!("app/{name}")
-}
-
-/// The app `name`, if there is one.
-pub fn load(kv: &dyn Kv, name: &str) -> Result<Option<App>, StoreError> {
-    match kv.get(&app_key(name))? {
-        None => Ok(None),
-        Some(raw) => crate::support::json::parse(&raw)
-            .map_err(|e| e.to_string())
-            .and_then(|v| App::from_stored(name, &v).map_err(|e| e.reason()))
-            .map(Some)
-            .map_err(|e| StoreError(format!("stored app {name} is unreadable: {e}"))),
-    }
-}
-
-/// Writes `app` (created or replaced).
-pub fn save(kv: &dyn Kv, app: &App) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(&app.to_json()).expect("apps serialise");
-    kv.set(&app_key(&app.name), &bytes)
-}
-
-/// Forgets the app record.
-pub fn delete(kv: &dyn Kv, name: &str) -> Result<(), StoreError> {
-    kv.delete(&app_key(name))
-}
-
-/// The names of every stored app, sorted.
-pub fn names(kv: &dyn Kv) -> Result<Vec<String>, StoreError> {
-    let mut names: Vec<String> = kv
-        .keys()?
-        .into_iter()
-        .filter_map(|k| k.strip_prefix("app/").map(String::from))
-        .collect();
-    names.sort();
-    Ok(names)
 }
