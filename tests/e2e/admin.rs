@@ -317,3 +317,67 @@ async fn no_secret_reaches_a_hook_answer_or_the_log() {
         "one log line per delivery"
     );
 }
+
+/// Status reports racing rotations: every rotation's secret survives (each app write
+/// is a compare-and-swap through `wasi:keyvalue/atomics`), and every report lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_status_updates_never_undo_a_rotation() {
+    let gw = std::sync::Arc::new(Gateway::new());
+    gw.shop().await;
+    for round in 0..5 {
+        let mut reports = Vec::new();
+        for n in 0..16 {
+            let gw = gw.clone();
+            let status = if n % 2 == 0 { "running" } else { "abnormal" };
+            reports.push(tokio::spawn(async move {
+                gw.admin(
+                    "PUT",
+                    "/api/apps/shop/status",
+                    Some(json!({"status": status})),
+                )
+                .await
+                .0
+            }));
+        }
+        let (status, rotated) = gw
+            .admin("POST", "/api/apps/shop/triggers/git/rotate", None)
+            .await;
+        assert_eq!(status, 200, "{rotated}");
+        for report in reports {
+            assert_eq!(report.await.unwrap(), 200);
+        }
+        let (_, app) = gw.admin("GET", "/api/apps/shop", None).await;
+        assert_eq!(
+            app["git"]["secret"], rotated["git"]["secret"],
+            "round {round}: a status report wrote an old secret back"
+        );
+    }
+}
+
+/// `GET /api/apps` pages through an index of names.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_list_pages() {
+    let gw = Gateway::new();
+    for name in ["c", "a", "b"] {
+        gw.create_app(
+            name,
+            json!({"deploy": {"target": "generic", "path": "/deploy"}}),
+        )
+        .await;
+    }
+    let (status, first) = gw.admin("GET", "/api/apps?limit=2", None).await;
+    assert_eq!(status, 200, "{first}");
+    let names = |page: &Value| -> Vec<String> {
+        page["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&first), ["a", "b"]);
+    assert_eq!(first["next"], "b");
+    let (_, second) = gw.admin("GET", "/api/apps?limit=2&after=b", None).await;
+    assert_eq!(names(&second), ["c"]);
+    assert_eq!(second["next"], Value::Null);
+}

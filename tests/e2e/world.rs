@@ -63,11 +63,11 @@ fn imports_only_the_worlds_interfaces_and_exports_both() {
 
 /// The size budget by build path: `scripts/build-component.sh` writes which path built the
 /// component to `autodeploy.wasm.build`. The fallback path (this project's machines)
-/// builds std itself and drops panic messages: 300 KB. A rustup-target build keeps std's
+/// builds std itself and drops panic messages: 340 KB. A rustup-target build keeps std's
 /// panic machinery: the project budget, 400 KB.
 fn size_budget(build_path: &str) -> Option<u64> {
     match build_path {
-        "fallback" => Some(300_000),
+        "fallback" => Some(340_000),
         "rustup" => Some(400_000),
         _ => None,
     }
