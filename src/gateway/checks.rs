@@ -12,7 +12,7 @@ use crate::model::{Headers, Provider, Trigger};
 use crate::providers::{self, GitEvent};
 use crate::registries::{self, ImageEvent};
 use crate::state::app::App;
-use crate::state::delivery::{Dedupe, Delivery};
+use crate::state::delivery::{Alias, Dedupe, Delivery};
 use crate::support::crypto::sha256_hex;
 
 /// How the body is encoded.
@@ -114,6 +114,9 @@ pub(super) fn check(
                 body,
             ));
             provider.verify(headers, body, &app.git.secret, now_ms)?;
+            if let Some((id, ttl_ms)) = provider.replay_name(headers) {
+                delivery.aliases.push(Alias { id, ttl_ms });
+            }
             if !app.git.enabled {
                 return Err(Error::TriggerDisabled(Trigger::Git));
             }

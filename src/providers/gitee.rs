@@ -24,6 +24,10 @@ pub struct Gitee;
 /// How far `X-Gitee-Timestamp` may be from now, either way.
 pub const MAX_SKEW_MS: u64 = 60 * 60 * 1000;
 
+/// How long a signature that deployed is remembered: longer than the two hours
+/// (either side of its timestamp) during which it verifies.
+pub const SIGNATURE_REMEMBERED_MS: u64 = 2 * MAX_SKEW_MS + 10 * 60 * 1000;
+
 const INVALID: Error = Error::Unauthorized("invalid token");
 
 impl GitProvider for Gitee {
@@ -63,6 +67,22 @@ impl GitProvider for Gitee {
             return Err(INVALID);
         }
         Ok(())
+    }
+
+    /// The signature covers only the timestamp: without this name, one captured
+    /// `X-Gitee-Token` would deploy any body, once per body, for an hour. Named by the
+    /// timestamp and the decoded signature (its URL-encoded and plain forms are one).
+    fn replay_name(&self, headers: &Headers) -> Option<(String, u64)> {
+        let timestamp = headers.get_nonempty("x-gitee-timestamp")?;
+        let token = headers.get_nonempty("x-gitee-token")?;
+        let signature = percent_decode(token).and_then(|t| unbase64(&t))?;
+        let mut named = timestamp.as_bytes().to_vec();
+        named.push(b'\n');
+        named.extend_from_slice(&signature);
+        Some((
+            format!("gitee-{}", crate::support::crypto::sha256_hex(&named)),
+            SIGNATURE_REMEMBERED_MS,
+        ))
     }
 
     fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {

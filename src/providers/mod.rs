@@ -75,6 +75,12 @@ pub trait GitProvider: Sync {
 
     /// Parses the (already verified, decoded) JSON payload.
     fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error>;
+
+    /// Another name for the delivery, and how long it is remembered after a deploy, when
+    /// the provider's authentication can be replayed with another body (Gitee's).
+    fn replay_name(&self, _headers: &Headers) -> Option<(String, u64)> {
+        None
+    }
 }
 
 /// Providers we recognise.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod hooks;
+mod replays;
 mod store;
 mod trigger;
 
