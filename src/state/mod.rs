@@ -91,3 +91,57 @@ impl Kv for MemKv {
         Ok(true)
     }
 }
+
+/// The memory store with a hook called before every operation, as `(operation, key,
+/// the store)`: tests record writes, fail some, or let another writer in between.
+#[cfg(test)]
+pub struct Hooked<F: FnMut(&str, &str, &MemKv) -> Result<(), StoreError>> {
+    pub kv: MemKv,
+    pub hook: std::cell::RefCell<F>,
+}
+
+#[cfg(test)]
+impl<F: FnMut(&str, &str, &MemKv) -> Result<(), StoreError>> Hooked<F> {
+    pub fn new(hook: F) -> Self {
+        Hooked {
+            kv: MemKv::default(),
+            hook: std::cell::RefCell::new(hook),
+        }
+    }
+
+    fn before(&self, op: &str, key: &str) -> Result<(), StoreError> {
+        (self.hook.borrow_mut())(op, key, &self.kv)
+    }
+}
+
+#[cfg(test)]
+impl<F: FnMut(&str, &str, &MemKv) -> Result<(), StoreError>> Kv for Hooked<F> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.before("get", key)?;
+        self.kv.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.before("set", key)?;
+        self.kv.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.before("delete", key)?;
+        self.kv.delete(key)
+    }
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.before("exists", key)?;
+        self.kv.exists(key)
+    }
+    fn keys(&self) -> Result<Vec<String>, StoreError> {
+        self.before("keys", "")?;
+        self.kv.keys()
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.before("increment", key)?;
+        self.kv.increment(key, delta)
+    }
+    fn swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
+        self.before("swap", key)?;
+        self.kv.swap(key, expected, value)
+    }
+}

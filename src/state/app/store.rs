@@ -193,76 +193,40 @@ mod tests {
 
     use super::*;
     use crate::model::Trigger;
-    use crate::state::MemKv;
-
-    /// A store where another writer rotates the git secret between this writer's read
-    /// and its swap, once.
-    struct RotatesInBetween {
-        kv: MemKv,
-        armed: Cell<bool>,
-        rotated: std::cell::RefCell<String>,
-    }
-
-    impl Kv for RotatesInBetween {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            self.kv.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-            self.kv.set(key, value)
-        }
-        fn delete(&self, key: &str) -> Result<(), StoreError> {
-            self.kv.delete(key)
-        }
-        fn exists(&self, key: &str) -> Result<bool, StoreError> {
-            self.kv.exists(key)
-        }
-        fn keys(&self) -> Result<Vec<String>, StoreError> {
-            self.kv.keys()
-        }
-        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-            self.kv.increment(key, delta)
-        }
-        fn swap(
-            &self,
-            key: &str,
-            expected: Option<&[u8]>,
-            value: &[u8],
-        ) -> Result<bool, StoreError> {
-            if key == "app/shop" && self.armed.replace(false) {
-                let rotated = update(&self.kv, "shop", &mut |app| {
-                    app.rotate(Trigger::Git, &mut |buf| buf.fill(7));
-                    Ok(())
-                })
-                .unwrap()
-                .unwrap();
-                self.rotated
-                    .replace(rotated.git.secret.expose().to_string());
-            }
-            self.kv.swap(key, expected, value)
-        }
-    }
+    use crate::state::{Hooked, MemKv};
 
     /// A status report that read the app before a rotation does not write the old secret
     /// back: its swap fails, it reads again and applies its change to the rotated app.
     #[test]
     fn an_update_racing_a_rotation_keeps_the_new_secret() {
-        let kv = RotatesInBetween {
-            kv: MemKv::default(),
-            armed: Cell::new(false),
-            rotated: Default::default(),
-        };
+        // Another writer rotates the git secret between this writer's read and its
+        // swap, once it is armed.
+        let armed = Cell::new(false);
+        let rotated = std::cell::RefCell::new(String::new());
+        let kv = Hooked::new(|op: &str, key: &str, inner: &MemKv| {
+            if op == "swap" && key == "app/shop" && armed.replace(false) {
+                let app = update(inner, "shop", &mut |app| {
+                    app.rotate(Trigger::Git, &mut |buf| buf.fill(7));
+                    Ok(())
+                })
+                .unwrap()
+                .unwrap();
+                rotated.replace(app.git.secret.expose().to_string());
+            }
+            Ok(())
+        });
         let body = br#"{"git": {"secret": "old-secret-0123456789"},
                        "deploy": {"target": "generic", "path": "/deploy"}}"#;
         create_or_replace(&kv, "shop", &mut |old| {
             App::from_put("shop", body, old, &mut |buf| buf.fill(1))
         })
         .unwrap();
-        kv.armed.set(true);
+        armed.set(true);
         let app = update(&kv, "shop", &mut |app| app.set_status("abnormal".into()))
             .unwrap()
             .unwrap();
-        assert!(!kv.armed.get(), "the other writer ran");
-        let rotated = kv.rotated.borrow().clone();
+        assert!(!armed.get(), "the other writer ran");
+        let rotated = rotated.borrow().clone();
         assert_ne!(rotated, "old-secret-0123456789");
         let stored = load(&kv, "shop").unwrap().unwrap();
         for app in [&app, &stored] {

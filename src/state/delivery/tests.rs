@@ -1,5 +1,5 @@
 use super::*;
-use crate::state::MemKv;
+use crate::state::{Hooked, MemKv};
 
 fn d(id: &str, dedupe: Dedupe) -> Delivery {
     Delivery::new(id, dedupe)
@@ -33,54 +33,27 @@ fn one_owner_then_duplicate() {
     owned(claim(&kv, "blog", &del, 1_003).unwrap());
 }
 
-/// The store's writes, in order, as `set key` / `delete key`.
-#[derive(Default)]
-struct Writes {
-    kv: MemKv,
-    log: std::sync::Mutex<Vec<String>>,
-}
-
-impl Kv for Writes {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.kv.get(key)
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.log.lock().unwrap().push(format!("set {key}"));
-        self.kv.set(key, value)
-    }
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.log.lock().unwrap().push(format!("delete {key}"));
-        self.kv.delete(key)
-    }
-    fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        self.kv.exists(key)
-    }
-    fn keys(&self) -> Result<Vec<String>, StoreError> {
-        self.kv.keys()
-    }
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        self.kv.increment(key, delta)
-    }
-    fn swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
-        self.kv.swap(key, expected, value)
-    }
-}
-
 /// Every done record is written before any counter goes: in the other order, an
 /// attempt could claim the delivery between the two and deploy it again.
 #[test]
 fn finish_records_before_it_deletes_the_counters() {
-    let kv = Writes::default();
+    let log = std::cell::RefCell::new(Vec::new());
+    let kv = Hooked::new(|op: &str, key: &str, _: &MemKv| {
+        if op == "set" || op == "delete" {
+            log.borrow_mut().push(format!("{op} {key}"));
+        }
+        Ok(())
+    });
     let mut del = d("abc", Dedupe::Forever);
     del.aliases.push(Alias {
         id: "push-1".into(),
         ttl_ms: 600_000,
     });
     let token = owned(claim(&kv, "shop", &del, 1_000).unwrap());
-    kv.log.lock().unwrap().clear();
+    log.borrow_mut().clear();
     finish(&kv, "shop", &del, 1_001, token).unwrap();
     assert_eq!(
-        *kv.log.lock().unwrap(),
+        *log.borrow(),
         [
             "set done/shop/abc".to_string(),
             "set done/shop/push-1".into(),
@@ -139,46 +112,21 @@ fn a_finish_that_cannot_record_keeps_the_claim() {
     owned(claim(&kv, "shop", &del, 1_000 + 3 * WINDOW_MS).unwrap());
 }
 
-/// A store that fails the first `n` writes of done records, then works.
-struct Flaky {
-    kv: MemKv,
-    failures: std::cell::Cell<usize>,
-}
-
-impl Kv for Flaky {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.kv.get(key)
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        if key.starts_with("done/") && self.failures.get() > 0 {
-            self.failures.set(self.failures.get() - 1);
+/// A store whose first `failures` writes of done records fail.
+fn flaky(failures: usize) -> Hooked<impl FnMut(&str, &str, &MemKv) -> Result<(), StoreError>> {
+    let mut left = failures;
+    Hooked::new(move |op: &str, key: &str, _: &MemKv| {
+        if op == "set" && key.starts_with("done/") && left > 0 {
+            left -= 1;
             return Err(StoreError("flaky".into()));
         }
-        self.kv.set(key, value)
-    }
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv.delete(key)
-    }
-    fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        self.kv.exists(key)
-    }
-    fn keys(&self) -> Result<Vec<String>, StoreError> {
-        self.kv.keys()
-    }
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        self.kv.increment(key, delta)
-    }
-    fn swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
-        self.kv.swap(key, expected, value)
-    }
+        Ok(())
+    })
 }
 
 #[test]
 fn a_record_that_fails_once_is_written_on_the_retry() {
-    let kv = Flaky {
-        kv: MemKv::default(),
-        failures: std::cell::Cell::new(2),
-    };
+    let kv = flaky(2);
     let del = d("abc", Dedupe::Forever);
     let token = owned(claim(&kv, "shop", &del, 1_000).unwrap());
     finish(&kv, "shop", &del, 1_001, token).unwrap();
@@ -347,10 +295,7 @@ fn clearing_the_ring_removes_every_key_of_the_app() {
 /// a redelivery before it lapses is `in_progress`, not a second deploy.
 #[test]
 fn a_record_that_keeps_failing_leaves_the_claim_held() {
-    let kv = Flaky {
-        kv: MemKv::default(),
-        failures: std::cell::Cell::new(usize::MAX),
-    };
+    let kv = flaky(usize::MAX);
     let del = d("abc", Dedupe::Forever);
     let token = owned(claim(&kv, "shop", &del, 1_000).unwrap());
     assert!(finish(&kv, "shop", &del, 1_001, token).is_err());
