@@ -1,8 +1,9 @@
 //! The key-value store as the core sees it, and the keys it uses.
 //!
-//! Keys: `app/{name}`; `done/{app}/{delivery}` (deployed deliveries);
-//! `claim/{app}/{delivery}/{window}` (in-flight claims); `log/{app}/seq` and
-//! `log/{app}/{slot}` (the bounded delivery log).
+//! Keys: `app/{name}` and `apps/index` (the sorted app names); `done/{app}/{name}`
+//! (deployed deliveries, under each of their names); `claim/{app}/{name}/{window}`
+//! (claim counters); `ring/{app}/seq` and `ring/{app}/{slot}` (the last 1,000 claims and
+//! what each left); `log/{app}/seq` and `log/{app}/{slot}` (the bounded delivery log).
 
 pub(crate) mod app;
 pub(crate) mod delivery;
