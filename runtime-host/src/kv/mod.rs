@@ -16,6 +16,9 @@
 //! - [`RedisBackend`]: one Redis database shared by any number of hosts, as Spin shares a
 //!   `redis` store between nodes.
 //!
+//! And one wrapper, [`SlowBackend`], that delays every call of another backend (for
+//! tests: [`HostBuilder::kv_delay`](crate::HostBuilder::kv_delay)).
+//!
 //! Counters written by `increment` are stored as each backend's Spin counterpart stores
 //! them: the 8 little-endian bytes of the `i64` in the SQLite file (Spin's SQLite store),
 //! the decimal ASCII in Redis (`INCRBY`, as Spin's Redis store) and in memory. The
@@ -33,10 +36,12 @@ use async_trait::async_trait;
 mod file;
 mod memory;
 mod redis;
+mod slow;
 
 pub use self::file::FileBackend;
 pub use self::memory::MemoryBackend;
 pub use self::redis::{RedisBackend, DEFAULT_TIMEOUT as REDIS_TIMEOUT};
+pub use self::slow::SlowBackend;
 
 /// The only store label/identifier this host opens (Spin's `key_value_stores = ["default"]`).
 pub const DEFAULT_STORE: &str = "default";
