@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ctx::Shared;
 use crate::fake::FakePlatform;
 use crate::host::Host;
-use crate::kv::{FileBackend, KvBackend, MemoryBackend, RedisBackend};
+use crate::kv::{FileBackend, KvBackend, MemoryBackend, RedisBackend, SlowBackend};
 use crate::logs::{LogBook, ACCESS_LOG_PREFIX, DEFAULT_LOG_CAPACITY, GUEST_LOG_PREFIX};
 use crate::runtime::Runtime;
 use crate::vars::Variables;
@@ -19,6 +20,7 @@ pub struct HostBuilder {
     kv_file: Option<PathBuf>,
     kv_redis: Option<String>,
     kv_backend: Option<Arc<dyn KvBackend>>,
+    kv_delay: Option<Duration>,
     fake: Option<FakePlatform>,
     echo_logs: bool,
     log_capacity: usize,
@@ -38,7 +40,10 @@ impl HostBuilder {
         self
     }
 
-    /// Keep the key-value store in this JSON file (default: in memory).
+    /// Keep the key-value store in this SQLite file, in Spin's format: the
+    /// `.spin/sqlite_key_value.db` of `spin up` can be given here and the other way
+    /// round (default: in memory). [`build`](HostBuilder::build) fails if another host
+    /// has the file open; see [`FileBackend`].
     pub fn kv_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.kv_file = Some(path.into());
         self
@@ -58,6 +63,13 @@ impl HostBuilder {
     /// [`kv_file`](Self::kv_file)); share one backend between hosts to share their data.
     pub fn kv_backend(mut self, backend: Arc<dyn KvBackend>) -> Self {
         self.kv_backend = Some(backend);
+        self
+    }
+
+    /// Make every key-value call wait `delay` before it runs, whatever the backend (a
+    /// [`SlowBackend`] around it): for tests of requests whose store is slow.
+    pub fn kv_delay(mut self, delay: Duration) -> Self {
+        self.kv_delay = Some(delay);
         self
     }
 
@@ -82,12 +94,7 @@ impl HostBuilder {
 
     /// Build the host (opens the key-value file, or checks the Redis URL, if any).
     pub fn build(self) -> anyhow::Result<Host> {
-        let kv: Arc<dyn KvBackend> = match (self.kv_backend, self.kv_redis, self.kv_file) {
-            (Some(backend), _, _) => backend,
-            (None, Some(url), _) => Arc::new(RedisBackend::open(&url)?),
-            (None, None, Some(path)) => Arc::new(FileBackend::open(path)?),
-            (None, None, None) => Arc::new(MemoryBackend::new()),
-        };
+        let kv = choose_kv(self.kv_backend, self.kv_redis, self.kv_file, self.kv_delay)?;
         let echo = |prefix: &str| self.echo_logs.then(|| prefix.to_string());
         Ok(Host {
             runtime: self.runtime,
@@ -112,9 +119,63 @@ impl Host {
             kv_file: None,
             kv_redis: None,
             kv_backend: None,
+            kv_delay: None,
             fake: None,
             echo_logs: true,
             log_capacity: DEFAULT_LOG_CAPACITY,
         }
+    }
+}
+
+/// The key-value backend a builder's settings ask for.
+fn choose_kv(
+    backend: Option<Arc<dyn KvBackend>>,
+    redis: Option<String>,
+    file: Option<PathBuf>,
+    delay: Option<Duration>,
+) -> anyhow::Result<Arc<dyn KvBackend>> {
+    let kv: Arc<dyn KvBackend> = match (backend, redis, file) {
+        (Some(backend), _, _) => backend,
+        (None, Some(url), _) => Arc::new(RedisBackend::open(&url)?),
+        (None, None, Some(path)) => Arc::new(FileBackend::open(path)?),
+        (None, None, None) => Arc::new(MemoryBackend::new()),
+    };
+    Ok(match delay {
+        Some(delay) => Arc::new(SlowBackend::new(kv, delay)),
+        None => kv,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::kv::DEFAULT_STORE;
+
+    /// `kv_delay` slows the backend chosen otherwise (here a given one), every call.
+    #[tokio::test]
+    async fn kv_delay_wraps_whichever_backend_is_chosen() {
+        let delay = Duration::from_millis(100);
+        let memory = MemoryBackend::new();
+        let kv = choose_kv(Some(Arc::new(memory.clone())), None, None, Some(delay)).unwrap();
+        let start = Instant::now();
+        kv.set(DEFAULT_STORE, "k", b"v".to_vec()).await.unwrap();
+        assert_eq!(
+            kv.get(DEFAULT_STORE, "k").await.unwrap(),
+            Some(b"v".to_vec())
+        );
+        assert!(start.elapsed() >= delay * 2, "{:?}", start.elapsed());
+        assert_eq!(
+            memory.snapshot()[DEFAULT_STORE]["k"],
+            b"v",
+            "the given backend's data"
+        );
+
+        // Without it, no wrapper and no wait.
+        let kv = choose_kv(None, None, None, None).unwrap();
+        let start = Instant::now();
+        kv.set(DEFAULT_STORE, "k", b"v".to_vec()).await.unwrap();
+        assert!(start.elapsed() < delay, "{:?}", start.elapsed());
     }
 }

@@ -22,8 +22,10 @@ ARGS:
 OPTIONS:
     --listen ADDR           address to listen on [default: 127.0.0.1:3000]
     --var NAME=VALUE        set a Spin variable (repeatable); wins over the environment
-    --kv-file PATH          keep the key-value store in this JSON file (every write is
-                            durable before the response); default: in memory
+    --kv-file PATH          keep the key-value store in this SQLite file, in Spin's
+                            format (a `spin up` .spin/sqlite_key_value.db works too);
+                            every write is durable before the response; one host per
+                            file; default: in memory
     --kv-redis URL          keep the key-value store in Redis, e.g.
                             redis://127.0.0.1:6379/0 (redis://:PASSWORD@HOST:PORT/DB):
                             hosts on the same database share apps and deliveries, so

@@ -45,9 +45,10 @@ async fn two_hundred_concurrent_distinct_deliveries_make_two_hundred_calls() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kv_file_keeps_apps_and_deployed_deliveries_across_a_restart() {
     let dir = std::env::temp_dir().join(format!("autodeploy-e2e-{}", std::process::id()));
+    // The whole directory: the database comes with -wal, -shm and .lock files.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("kv.json");
-    let _ = std::fs::remove_file(&path);
+    let path = dir.join("kv.db");
     let body = fixture("github/push.json");
 
     let first = Gateway::with_kv_file(&path);
@@ -59,12 +60,8 @@ async fn a_kv_file_keeps_apps_and_deployed_deliveries_across_a_restart() {
     assert_eq!(status, 202);
     drop(first);
     // The deployed delivery left its done record, and no claim counter.
-    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let keys: Vec<&String> = stored["stores"]["default"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .collect();
+    let stored = Gateway::kv_file_store(&path);
+    let keys: Vec<&String> = stored.keys().collect();
     assert!(keys.iter().any(|k| *k == "done/shop/persist-1"), "{keys:?}");
     assert!(!keys.iter().any(|k| k.starts_with("claim/")), "{keys:?}");
 

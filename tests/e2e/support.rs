@@ -42,9 +42,17 @@ impl Gateway {
         Gateway::build(extra, |b| b)
     }
 
-    /// A gateway whose store is the JSON file at `path` (runtime-host's `--kv-file`).
+    /// A gateway whose store is the SQLite file at `path` (runtime-host's `--kv-file`).
     pub fn with_kv_file(path: &std::path::Path) -> Gateway {
         Gateway::build(&[], |b| b.kv_file(path))
+    }
+
+    /// The store `default` of the `--kv-file` at `path`, as the next host opens it: the
+    /// gateway that wrote it must be gone (one host per file).
+    pub fn kv_file_store(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let kv =
+            autodeploy_host::FileBackend::open(path).expect("the file opens once its host is gone");
+        kv.snapshot().unwrap().remove("default").unwrap_or_default()
     }
 
     /// A gateway whose store is the Redis database at `url` (runtime-host's `--kv-redis`),

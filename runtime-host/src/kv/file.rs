@@ -1,163 +1,257 @@
-//! The JSON-file backend (`--kv-file`): the map in memory, persisted to one file on every
-//! write, durably and atomically.
+//! The file backend (`--kv-file`): an SQLite database in Spin's own format, so the file
+//! `spin up` keeps in `.spin/sqlite_key_value.db` and this host's `--kv-file` are
+//! interchangeable.
+//!
+//! The SQL is Spin's, from `crates/key-value-spin/src/store.rs` (spinframework/spin):
+//! one table `spin_key_value(store, key, value)` keyed by `(store, key)`, the store name
+//! in `store` (`default`), counters as the 8 little-endian bytes of an `i64`.
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use anyhow::Context as _;
 use async_trait::async_trait;
-use base64::Engine as _;
-
-use super::{
-    keys_of, lock, plan_cas, plan_delete, plan_increment, read_value, CasOutcome, Change,
-    KvBackend, KvData, KvError,
+use rusqlite::types::ValueRef;
+use rusqlite::{
+    named_params, params, Connection, OpenFlags, OptionalExtension, TransactionBehavior,
 };
 
-/// Every store in memory, persisted to one JSON file on every write.
+use super::{CasOutcome, KvBackend, KvData, KvError};
+
+// Spin's statements, verbatim (whitespace included: SQLite keeps the table's text).
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
+                           store TEXT NOT NULL,
+                           key   TEXT NOT NULL,
+                           value BLOB NOT NULL,
+
+                           PRIMARY KEY (store, key)
+                        )";
+const GET: &str = "SELECT value FROM spin_key_value WHERE store=$1 AND key=$2";
+const SET: &str = "INSERT INTO spin_key_value (store, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT(store, key) DO UPDATE SET value=$3";
+const DELETE: &str = "DELETE FROM spin_key_value WHERE store=$1 AND key=$2";
+const KEYS: &str = "SELECT key FROM spin_key_value WHERE store=$1";
+const SWAP: &str = "UPDATE spin_key_value SET value=:new_value WHERE store=:name and key=:key and value=:old_value";
+
+/// How long a statement waits for a lock another connection holds (a reader during a
+/// checkpoint, or an outside `sqlite3` shell) before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle read connections kept open for reuse.
+const IDLE_READERS: usize = 4;
+
+/// Every store in one SQLite database file, in Spin's format.
 ///
-/// The file looks like this (keys sorted; the file is rewritten whole on every write):
-///
-/// ```json
-/// {
-///   "format": "autodeploy-host-kv/1",
-///   "stores": {
-///     "default": {
-///       "app:shop": "{\"name\":\"shop\"}",
-///       "counter": "3",
-///       "raw": { "base64": "AAEC/w==" }
-///     }
-///   }
-/// }
+/// ```sql
+/// CREATE TABLE spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL,
+///                              value BLOB NOT NULL, PRIMARY KEY (store, key))
 /// ```
 ///
-/// A value that is valid UTF-8 is stored as a JSON string; any other value as an object
-/// `{"base64": "<standard base64 with padding>"}`. A missing file is an empty store (it is
-/// created by the first write; a missing directory is created at open); a file that does not parse is an error at load, so a bad
-/// file is never overwritten. The file is created with mode `0600` (it holds secrets).
+/// The guest's store is the rows with `store = 'default'`. `increment` stores its counter
+/// as the 8 little-endian bytes of an `i64`, as Spin's SQLite store does; any other
+/// existing value (another length) makes `increment` fail and stay unchanged (Spin
+/// panics there), and so does an overflow.
 ///
-/// Each write computes the new map, writes it to `.<name>.tmp-<pid>-<n>` in the same
-/// directory, fsyncs it, renames it over the data file and fsyncs the directory; only
-/// then is the change visible to readers and the call returns. If any step fails, the
-/// change is not applied and the guest gets an error.
+/// **Durable before the answer**: the database is in WAL mode with `synchronous=FULL`,
+/// so every write's transaction is fsynced to the log before the call returns; a crash
+/// loses no answered write and never leaves a torn one. Calls run on tokio's blocking
+/// threads, never on the async workers: writes go through one connection in turn (they
+/// wait for each other's fsync), reads through their own connections and do not wait
+/// for writes. `increment` and `compare_and_swap` are each one transaction.
 ///
-/// One process should own a file: two hosts writing the same file would overwrite each
-/// other's changes. Hosts that share a store share a [`RedisBackend`](crate::RedisBackend).
+/// **One host per file**: `open` takes an exclusive advisory lock (`flock`) on the
+/// sidecar `<file>.lock`, holding the owner's process id, and refuses a file another host
+/// holds. Hosts that share a store share a [`RedisBackend`](crate::RedisBackend).
+///
+/// A missing file is an empty store, created with mode `0600` (it holds secrets), its
+/// directory too. A file that is not an SQLite database (the JSON file of earlier
+/// versions, say) is an error at open and is left as it is. The file stays in WAL mode:
+/// Spin opens it as it is; keep the `-wal` file beside it while a host runs.
 #[derive(Clone)]
 pub struct FileBackend {
-    inner: Arc<FileInner>,
+    inner: Arc<Inner>,
 }
 
-struct FileInner {
+struct Inner {
     path: PathBuf,
-    data: Mutex<KvData>,
-    seq: AtomicU64,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// Declared last, so released last: after the connections closed and the log was
+    /// checkpointed, the next host may open the file.
+    _lock: File,
 }
 
-const FILE_FORMAT: &str = "autodeploy-host-kv/1";
+/// A failure inside one call: SQLite's, or the backend's own.
+enum Fail {
+    Sql(rusqlite::Error),
+    Kv(KvError),
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Self {
+        Fail::Sql(e)
+    }
+}
 
 impl FileBackend {
-    /// Load `path` (a missing file is an empty store).
+    /// Open (or create) the database at `path` and take its lock.
     pub fn open(path: impl Into<PathBuf>) -> anyhow::Result<Self> {
         let path = path.into();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)
-                .map_err(|e| anyhow::anyhow!("creating directory {}: {e}", dir.display()))?;
+                .with_context(|| format!("creating directory {}", dir.display()))?;
         }
-        let data = match fs::read(&path) {
-            Ok(bytes) => decode_file(&bytes)
-                .map_err(|e| anyhow::anyhow!("key-value file {}: {e}", path.display()))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => KvData::new(),
+        let lock = take_lock(&path)?;
+        // SQLite would create the file readable by all; make it first, private.
+        match private_file().write(true).create_new(true).open(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("reading key-value file {}", path.display())))
+                return Err(e)
+                    .with_context(|| format!("creating key-value file {}", path.display()))
             }
-        };
+        }
+        let writer = open_writer(&path).map_err(|e| not_a_store(&path, e))?;
         Ok(Self {
-            inner: Arc::new(FileInner {
+            inner: Arc::new(Inner {
                 path,
-                data: Mutex::new(data),
-                seq: AtomicU64::new(0),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                _lock: lock,
             }),
         })
     }
 
-    /// The data file.
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
-    /// A copy of everything stored.
-    pub fn snapshot(&self) -> KvData {
-        lock(&self.inner.data).clone()
+    /// A copy of everything stored (reads the file: blocking).
+    pub fn snapshot(&self) -> Result<KvData, KvError> {
+        self.inner.read(|conn| {
+            let mut data = KvData::new();
+            let mut stmt = conn.prepare("SELECT store, key, value FROM spin_key_value")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let value = blob(row, 2)?;
+                data.entry(row.get(0)?)
+                    .or_default()
+                    .insert(row.get(1)?, value);
+            }
+            Ok(data)
+        })
     }
 
-    /// Run a planned write on a blocking thread: plan under the lock, persist the new map,
-    /// then publish it. Nothing changes unless the file write succeeded.
-    async fn write<R, F>(&self, plan: F) -> Result<R, KvError>
+    /// Run `f` on a blocking thread.
+    async fn blocking<R, F>(&self, f: F) -> Result<R, KvError>
     where
         R: Send + 'static,
-        F: FnOnce(&KvData) -> Result<(Change, R), KvError> + Send + 'static,
+        F: FnOnce(&Inner) -> Result<R, KvError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.write(plan))
+        tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|e| KvError(format!("key-value write task failed: {e}")))?
+            .map_err(|e| KvError(format!("key-value task failed: {e}")))?
     }
 }
 
-impl FileInner {
-    fn write<R>(
-        &self,
-        plan: impl FnOnce(&KvData) -> Result<(Change, R), KvError>,
-    ) -> Result<R, KvError> {
-        let mut data = lock(&self.data);
-        let (change, result) = plan(&data)?;
-        if matches!(change, Change::None) {
-            return Ok(result);
+impl Inner {
+    fn error(&self, fail: Fail) -> KvError {
+        match fail {
+            Fail::Sql(e) => KvError(format!("key-value file {}: {e}", self.path.display())),
+            Fail::Kv(e) => e,
         }
-        let mut next = data.clone();
-        change.apply(&mut next);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        persist(&self.path, &next, seq).map_err(|e| {
-            KvError(format!(
-                "writing key-value file {}: {e}",
-                self.path.display()
-            ))
-        })?;
-        *data = next;
-        Ok(result)
+    }
+
+    /// Run `f` on a read connection (from the pool, or a new one).
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, Fail>) -> Result<R, KvError> {
+        let idle = guard(&self.readers).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path).map_err(|e| self.error(e.into()))?,
+        };
+        let result = f(&conn);
+        let mut idle = guard(&self.readers);
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result.map_err(|e| self.error(e))
+    }
+
+    /// Run `f` on the write connection, alone.
+    fn write<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, Fail>) -> Result<R, KvError> {
+        f(&mut guard(&self.writer)).map_err(|e| self.error(e))
     }
 }
 
 #[async_trait]
 impl KvBackend for FileBackend {
     async fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        Ok(read_value(&lock(&self.inner.data), store, key))
+        let (store, key) = (store.to_string(), key.to_string());
+        self.blocking(move |db| db.read(|conn| get(conn, &store, &key)))
+            .await
     }
 
     async fn set(&self, store: &str, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         let (store, key) = (store.to_string(), key.to_string());
-        self.write(move |_| Ok((Change::Set(store, key, value), ())))
-            .await
+        self.blocking(move |db| {
+            db.write(|conn| {
+                conn.prepare_cached(SET)?
+                    .execute(params![store, key, value])?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn delete(&self, store: &str, key: &str) -> Result<(), KvError> {
         let (store, key) = (store.to_string(), key.to_string());
-        self.write(move |data| Ok((plan_delete(data, &store, &key), ())))
-            .await
+        self.blocking(move |db| {
+            db.write(|conn| {
+                conn.prepare_cached(DELETE)?.execute(params![store, key])?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn keys(&self, store: &str) -> Result<Vec<String>, KvError> {
-        Ok(keys_of(&lock(&self.inner.data), store))
+        let store = store.to_string();
+        self.blocking(move |db| {
+            db.read(|conn| {
+                let mut stmt = conn.prepare_cached(KEYS)?;
+                let keys = stmt
+                    .query_map(params![store], |row| row.get::<_, String>(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(keys)
+            })
+        })
+        .await
     }
 
     async fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, KvError> {
         let (store, key) = (store.to_string(), key.to_string());
-        self.write(move |data| plan_increment(data, &store, &key, delta))
-            .await
+        self.blocking(move |db| {
+            db.write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let current = match get(&tx, &store, &key)? {
+                    None => 0,
+                    Some(value) => decode_counter(&value).map_err(Fail::Kv)?,
+                };
+                let next = current.checked_add(delta).ok_or_else(|| {
+                    Fail::Kv(KvError("increment: the counter would overflow".into()))
+                })?;
+                tx.prepare_cached(SET)?
+                    .execute(params![store, key, next.to_le_bytes()])?;
+                tx.commit()?;
+                Ok(next)
+            })
+        })
+        .await
     }
 
     async fn compare_and_swap(
@@ -168,242 +262,174 @@ impl KvBackend for FileBackend {
         value: Vec<u8>,
     ) -> Result<CasOutcome, KvError> {
         let (store, key) = (store.to_string(), key.to_string());
-        self.write(move |data| Ok(plan_cas(data, &store, &key, expected, value)))
-            .await
-    }
-}
-
-/// The JSON text of the whole map (see [`FileBackend`] for the format).
-fn encode_file(data: &KvData) -> Vec<u8> {
-    use serde_json::{json, Map, Value};
-    let mut stores = Map::new();
-    for (store, entries) in data {
-        let mut m = Map::new();
-        for (key, value) in entries {
-            let v = match std::str::from_utf8(value) {
-                Ok(s) => Value::String(s.to_string()),
-                Err(_) => {
-                    json!({ "base64": base64::engine::general_purpose::STANDARD.encode(value) })
+        self.blocking(move |db| {
+            db.write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let current = get(&tx, &store, &key)?;
+                if current != expected {
+                    return Ok(CasOutcome::Conflict(current));
                 }
-            };
-            m.insert(key.clone(), v);
-        }
-        stores.insert(store.clone(), Value::Object(m));
+                match expected {
+                    // Spin's swap: the row changes only if it still holds the old value.
+                    Some(old) => {
+                        let changed = tx.prepare_cached(SWAP)?.execute(named_params! {
+                            ":name": store,
+                            ":key": key,
+                            ":old_value": old,
+                            ":new_value": value,
+                        })?;
+                        if changed != 1 {
+                            // Equal bytes, but stored as TEXT by another writer.
+                            return Err(Fail::Kv(KvError(
+                                "compare-and-swap: the stored value is not a BLOB".into(),
+                            )));
+                        }
+                    }
+                    None => {
+                        tx.prepare_cached(SET)?
+                            .execute(params![store, key, value])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(CasOutcome::Swapped)
+            })
+        })
+        .await
     }
-    let doc = json!({ "format": FILE_FORMAT, "stores": stores });
-    let mut out = serde_json::to_vec_pretty(&doc).expect("a JSON value always serialises");
-    out.push(b'\n');
-    out
 }
 
-/// Parse the JSON text of the whole map (see [`FileBackend`] for the format).
-fn decode_file(bytes: &[u8]) -> Result<KvData, String> {
-    use serde_json::Value;
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
-    let obj = doc.as_object().ok_or("expected a JSON object")?;
-    match obj.get("format") {
-        Some(Value::String(f)) if f == FILE_FORMAT => {}
-        Some(other) => return Err(format!("unknown format {other}")),
-        None => return Err("missing \"format\"".into()),
+fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic inside a call drops its transaction, which rolls back: nothing half-done.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The value of `key` in `store` (Spin's `get`).
+fn get(conn: &Connection, store: &str, key: &str) -> Result<Option<Vec<u8>>, Fail> {
+    Ok(conn
+        .prepare_cached(GET)?
+        .query_row(params![store, key], |row| blob(row, 0))
+        .optional()?)
+}
+
+/// Column `i` as bytes: a BLOB as Spin writes it, or TEXT that a person put there.
+fn blob(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Vec<u8>> {
+    match row.get_ref(i)? {
+        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Ok(bytes.to_vec()),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            i,
+            "value".into(),
+            other.data_type(),
+        )),
     }
-    let mut data = KvData::new();
-    let Some(stores) = obj.get("stores") else {
-        return Ok(data);
+}
+
+/// A counter as Spin's `increment` stores it: the 8 little-endian bytes of an `i64`.
+pub(crate) fn decode_counter(value: &[u8]) -> Result<i64, KvError> {
+    <[u8; 8]>::try_from(value)
+        .map(i64::from_le_bytes)
+        .map_err(|_| {
+            KvError(format!(
+                "increment: the stored value is not a counter (8 little-endian bytes, as Spin \
+                 stores them; this one has {})",
+                value.len()
+            ))
+        })
+}
+
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(format!(
+                "cannot switch to WAL mode (journal mode is {mode})"
+            )),
+        ));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute(CREATE_TABLE, [])?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// The error for a file SQLite cannot use, saying what the file should be.
+fn not_a_store(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    let json = fs::read(path).is_ok_and(|b| b.trim_ascii_start().starts_with(b"{"));
+    let hint = if json {
+        " — it looks like the JSON file of an earlier autodeploy-host, which is not \
+         converted: move it aside to start with an empty store"
+    } else {
+        " — --kv-file takes an SQLite database in Spin's format (as `spin up` keeps in \
+         .spin/sqlite_key_value.db), or a new file"
     };
-    let stores = stores.as_object().ok_or("\"stores\" must be an object")?;
-    for (store, entries) in stores {
-        let entries = entries
-            .as_object()
-            .ok_or_else(|| format!("store {store:?} must be an object"))?;
-        let mut m = BTreeMap::new();
-        for (key, value) in entries {
-            let bytes = match value {
-                Value::String(s) => s.clone().into_bytes(),
-                Value::Object(o) if o.len() == 1 && o.contains_key("base64") => {
-                    let b64 = o["base64"]
-                        .as_str()
-                        .ok_or_else(|| format!("{store}/{key}: base64 must be a string"))?;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(b64)
-                        .map_err(|e| format!("{store}/{key}: bad base64: {e}"))?
-                }
-                _ => {
-                    return Err(format!(
-                        "{store}/{key}: a value must be a string or {{\"base64\": …}}"
-                    ))
-                }
-            };
-            m.insert(key.clone(), bytes);
-        }
-        if !m.is_empty() {
-            data.insert(store.clone(), m);
-        }
-    }
-    Ok(data)
+    anyhow::anyhow!("key-value file {}: {e}{hint}", path.display())
 }
 
-/// Durably replace `path` with the encoding of `data`: temp file in the same directory,
-/// fsync, rename, fsync the directory.
-fn persist(path: &Path, data: &KvData, seq: u64) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{name}.tmp-{}-{seq}", std::process::id()));
-    let bytes = encode_file(data);
-    let result = (|| {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        #[cfg(unix)]
-        fs::File::open(&dir)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+/// `<file>.lock`, the sidecar whose `flock` marks the file's owner.
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    result
+    options
+}
+
+/// Take the exclusive lock on `<path>.lock`, or say who holds it.
+fn take_lock(path: &Path) -> anyhow::Result<File> {
+    let lock_path = lock_path(path);
+    let mut file = private_file()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .with_context(|| format!("opening lock file {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut owner = String::new();
+            let _ = file.read_to_string(&mut owner);
+            let owner = match owner.trim() {
+                "" => String::new(),
+                pid => format!(" (process {pid})"),
+            };
+            anyhow::bail!(
+                "key-value file {} is in use by another host{owner}, which holds {}: one host \
+                 per file — stop the other host, or give hosts that share a store --kv-redis",
+                path.display(),
+                lock_path.display()
+            );
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
+    // For the message above, in the next host that tries.
+    file.set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .with_context(|| format!("writing lock file {}", lock_path.display()))?;
+    Ok(file)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kv::tests::{exercise_semantics, temp_dir};
-    use crate::kv::DEFAULT_STORE;
-
-    #[tokio::test]
-    async fn file_semantics() {
-        let dir = temp_dir("sem");
-        exercise_semantics(&FileBackend::open(dir.join("kv.json")).unwrap()).await;
-        fs::remove_dir_all(dir).unwrap();
-    }
-    #[tokio::test]
-    async fn file_store_survives_reload() {
-        let dir = temp_dir("reload");
-        let path = dir.join("kv.json");
-        {
-            let kv = FileBackend::open(&path).unwrap();
-            kv.set(DEFAULT_STORE, "app:shop", br#"{"name":"shop"}"#.to_vec())
-                .await
-                .unwrap();
-            kv.set(DEFAULT_STORE, "bin", vec![0, 1, 2, 0xff])
-                .await
-                .unwrap();
-            kv.set("other", "k", b"v".to_vec()).await.unwrap();
-            kv.increment(DEFAULT_STORE, "n", 41).await.unwrap();
-            kv.set(DEFAULT_STORE, "gone", b"x".to_vec()).await.unwrap();
-            kv.delete(DEFAULT_STORE, "gone").await.unwrap();
-        }
-        let kv = FileBackend::open(&path).unwrap();
-        assert_eq!(
-            kv.get(DEFAULT_STORE, "app:shop").await.unwrap(),
-            Some(br#"{"name":"shop"}"#.to_vec())
-        );
-        assert_eq!(
-            kv.get(DEFAULT_STORE, "bin").await.unwrap(),
-            Some(vec![0, 1, 2, 0xff])
-        );
-        assert_eq!(kv.get("other", "k").await.unwrap(), Some(b"v".to_vec()));
-        assert_eq!(kv.get(DEFAULT_STORE, "gone").await.unwrap(), None);
-        assert_eq!(kv.increment(DEFAULT_STORE, "n", 1).await.unwrap(), 42);
-
-        // The file is readable: UTF-8 values as strings, others as base64.
-        let text = fs::read_to_string(&path).unwrap();
-        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(doc["stores"]["default"]["app:shop"], r#"{"name":"shop"}"#);
-        assert_eq!(doc["stores"]["default"]["n"], "42");
-        assert_eq!(doc["stores"]["default"]["bin"]["base64"], "AAEC/w==");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[tokio::test]
-    async fn file_write_goes_through_temp_and_rename() {
-        let dir = temp_dir("rename");
-        let path = dir.join("kv.json");
-        let kv = FileBackend::open(&path).unwrap();
-        kv.set(DEFAULT_STORE, "k", b"old".to_vec()).await.unwrap();
-
-        // A hard link to the current file keeps the old contents after a write: the data
-        // file was replaced (rename), not rewritten in place.
-        let link = dir.join("before.json");
-        fs::hard_link(&path, &link).unwrap();
-        kv.set(DEFAULT_STORE, "k", b"new".to_vec()).await.unwrap();
-        let old = decode_file(&fs::read(&link).unwrap()).unwrap();
-        assert_eq!(old[DEFAULT_STORE]["k"], b"old");
-        let new = decode_file(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(new[DEFAULT_STORE]["k"], b"new");
-
-        // No temporary file is left behind.
-        let leftovers: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".tmp-"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
-
-        // A torn temporary file from a crash does not affect loading.
-        fs::write(dir.join(".kv.json.tmp-1-0"), b"{\"format\": \"autod").unwrap();
-        let again = FileBackend::open(&path).unwrap();
-        assert_eq!(
-            again.get(DEFAULT_STORE, "k").await.unwrap(),
-            Some(b"new".to_vec())
-        );
-        fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[tokio::test]
-    async fn failed_write_changes_nothing() {
-        let dir = temp_dir("fail");
-        let path = dir.join("sub").join("kv.json");
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let kv = FileBackend::open(&path).unwrap();
-        kv.set(DEFAULT_STORE, "k", b"v".to_vec()).await.unwrap();
-        // Make the directory disappear: the next write cannot create its temp file.
-        fs::remove_dir_all(path.parent().unwrap()).unwrap();
-        assert!(kv.set(DEFAULT_STORE, "k", b"w".to_vec()).await.is_err());
-        assert!(kv.increment(DEFAULT_STORE, "n", 1).await.is_err());
-        assert_eq!(
-            kv.get(DEFAULT_STORE, "k").await.unwrap(),
-            Some(b"v".to_vec())
-        );
-        assert_eq!(kv.get(DEFAULT_STORE, "n").await.unwrap(), None);
-        fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn bad_file_is_an_error_not_overwritten() {
-        let dir = temp_dir("bad");
-        let path = dir.join("kv.json");
-        fs::write(&path, b"not json").unwrap();
-        assert!(FileBackend::open(&path).is_err());
-        assert_eq!(fs::read(&path).unwrap(), b"not json");
-        fs::write(
-            &path,
-            br#"{"format":"autodeploy-host-kv/1","stores":{"default":{"k":1}}}"#,
-        )
-        .unwrap();
-        assert!(FileBackend::open(&path).is_err());
-        fs::remove_dir_all(dir).unwrap();
-    }
-}
+mod tests;

@@ -76,6 +76,6 @@ mod tests {
 
     #[tokio::test]
     async fn memory_semantics() {
-        exercise_semantics(&MemoryBackend::new()).await;
+        exercise_semantics(&MemoryBackend::new(), crate::kv::tests::decimal).await;
     }
 }

@@ -8,19 +8,25 @@
 //! Three backends ship:
 //!
 //! - [`MemoryBackend`]: a map in memory, shared by every instance of one host.
-//! - [`FileBackend`]: the same map, persisted to one JSON file. Every write is durable
-//!   before the call returns: the whole map is written to a temporary file in the same
-//!   directory, fsynced, renamed over the data file, and the directory is fsynced. A
-//!   crash at any point leaves either the old or the new file, never a torn one.
+//! - [`FileBackend`] (`--kv-file`): an SQLite database in Spin's own format (table
+//!   `spin_key_value`, store `default`), so it is interchangeable with the
+//!   `.spin/sqlite_key_value.db` of `spin up`. WAL mode with `synchronous=FULL`: every
+//!   write is durable before the call returns. Calls run on blocking threads; reads do
+//!   not wait for writes. One host per file, enforced with a lock on `<file>.lock`.
 //! - [`RedisBackend`]: one Redis database shared by any number of hosts, as Spin shares a
 //!   `redis` store between nodes.
 //!
-//! Counters written by `increment` are stored as the decimal ASCII of the `i64`, so they
-//! read back as text through `get`.
+//! And one wrapper, [`SlowBackend`], that delays every call of another backend (for
+//! tests: [`HostBuilder::kv_delay`](crate::HostBuilder::kv_delay)).
+//!
+//! Counters written by `increment` are stored as each backend's Spin counterpart stores
+//! them: the 8 little-endian bytes of the `i64` in the SQLite file (Spin's SQLite store),
+//! the decimal ASCII in Redis (`INCRBY`, as Spin's Redis store) and in memory. The
+//! component only reads counters through `increment`, so it sees no difference.
 //!
 //! This module holds what the backends share: the trait, the errors, and the planning of
-//! a change against the map that the memory and file backends keep (`memory.rs`,
-//! `file.rs`; `redis.rs` talks to Redis instead).
+//! a change against the map the memory backend keeps (`memory.rs`; `file.rs` runs SQL,
+//! `redis.rs` talks to Redis).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -30,10 +36,12 @@ use async_trait::async_trait;
 mod file;
 mod memory;
 mod redis;
+mod slow;
 
 pub use self::file::FileBackend;
 pub use self::memory::MemoryBackend;
 pub use self::redis::{RedisBackend, DEFAULT_TIMEOUT as REDIS_TIMEOUT};
+pub use self::slow::SlowBackend;
 
 /// The only store label/identifier this host opens (Spin's `key_value_stores = ["default"]`).
 pub const DEFAULT_STORE: &str = "default";
@@ -79,8 +87,8 @@ pub trait KvBackend: Send + Sync + 'static {
     /// Every key of the store, in any order.
     async fn keys(&self, store: &str) -> Result<Vec<String>, KvError>;
     /// Atomically add `delta` to the counter at `key` and return the new value. An absent
-    /// key counts from 0; a value that is not the decimal ASCII of an `i64` is an error,
-    /// and so is an overflow.
+    /// key counts from 0; a value that is not a counter in the backend's encoding (see the
+    /// module docs) is an error, and so is an overflow; either leaves the value as it was.
     async fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, KvError>;
     /// Atomically set `key` to `value` if its current value is `expected` (`None`: the key
     /// must be absent).
@@ -219,8 +227,19 @@ pub(crate) mod tests {
         dir
     }
 
-    /// The behaviour every backend shares (the Redis backend's tests run it too).
-    pub(crate) async fn exercise_semantics(kv: &dyn KvBackend) {
+    /// How the memory and Redis backends store a counter: decimal ASCII.
+    pub(crate) fn decimal(n: i64) -> Vec<u8> {
+        n.to_string().into_bytes()
+    }
+
+    /// How the file backend stores a counter, as Spin's SQLite store: 8 bytes LE.
+    pub(crate) fn le_bytes(n: i64) -> Vec<u8> {
+        n.to_le_bytes().to_vec()
+    }
+
+    /// The behaviour every backend shares (the Redis backend's tests run it too);
+    /// `counter` is how the backend stores a counter.
+    pub(crate) async fn exercise_semantics(kv: &dyn KvBackend, counter: fn(i64) -> Vec<u8>) {
         let s = DEFAULT_STORE;
         assert_eq!(kv.get(s, "a").await.unwrap(), None);
         assert!(!kv.exists(s, "a").await.unwrap());
@@ -230,21 +249,21 @@ pub(crate) mod tests {
         // Stores are separate.
         assert_eq!(kv.get("other", "a").await.unwrap(), None);
 
-        // increment: absent key starts from 0, stored as decimal ASCII.
+        // increment: absent key starts from 0, stored in the backend's encoding.
         assert_eq!(kv.increment(s, "n", 1).await.unwrap(), 1);
         assert_eq!(kv.increment(s, "n", 5).await.unwrap(), 6);
         assert_eq!(kv.increment(s, "n", -10).await.unwrap(), -4);
-        assert_eq!(kv.get(s, "n").await.unwrap(), Some(b"-4".to_vec()));
-        // An existing decimal value counts on.
-        assert_eq!(kv.increment(s, "a", 2).await.unwrap(), 3);
-        // Not an integer → error, value untouched.
+        assert_eq!(kv.get(s, "n").await.unwrap(), Some(counter(-4)));
+        // An existing counter, set by hand, counts on.
+        kv.set(s, "m", counter(1)).await.unwrap();
+        assert_eq!(kv.increment(s, "m", 2).await.unwrap(), 3);
+        // Not a counter → error, value untouched.
         kv.set(s, "t", b"text".to_vec()).await.unwrap();
         assert!(kv.increment(s, "t", 1).await.is_err());
         assert_eq!(kv.get(s, "t").await.unwrap(), Some(b"text".to_vec()));
-        kv.set(s, "max", i64::MAX.to_string().into_bytes())
-            .await
-            .unwrap();
+        kv.set(s, "max", counter(i64::MAX)).await.unwrap();
         assert!(kv.increment(s, "max", 1).await.is_err());
+        assert_eq!(kv.get(s, "max").await.unwrap(), Some(counter(i64::MAX)));
 
         // compare-and-swap.
         assert_eq!(
@@ -278,7 +297,7 @@ pub(crate) mod tests {
         kv.delete(s, "a").await.unwrap(); // absent: fine
         let mut keys = kv.keys(s).await.unwrap();
         keys.sort();
-        assert_eq!(keys, vec!["max", "n", "t"]);
+        assert_eq!(keys, vec!["m", "max", "n", "t"]);
         assert!(kv.keys("nothing").await.unwrap().is_empty());
     }
 
@@ -286,7 +305,7 @@ pub(crate) mod tests {
     async fn increments_are_atomic() {
         let mem: Arc<dyn KvBackend> = Arc::new(MemoryBackend::new());
         let dir = temp_dir("atomic");
-        let file: Arc<dyn KvBackend> = Arc::new(FileBackend::open(dir.join("kv.json")).unwrap());
+        let file: Arc<dyn KvBackend> = Arc::new(FileBackend::open(dir.join("kv.db")).unwrap());
         for kv in [mem, file] {
             let mut tasks = Vec::new();
             for _ in 0..20 {

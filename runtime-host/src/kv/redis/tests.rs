@@ -47,7 +47,7 @@ fn dead_port() -> u16 {
 #[tokio::test]
 async fn redis_semantics_match_the_other_backends() {
     let kv = fresh(1).await;
-    crate::kv::tests::exercise_semantics(&kv).await;
+    crate::kv::tests::exercise_semantics(&kv, crate::kv::tests::decimal).await;
     // Empty and binary values round-trip.
     kv.set(DEFAULT_STORE, "empty", Vec::new()).await.unwrap();
     assert_eq!(kv.get(DEFAULT_STORE, "empty").await.unwrap(), Some(vec![]));
