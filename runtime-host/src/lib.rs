@@ -84,5 +84,5 @@ pub use kv::{FileBackend, KvBackend, MemoryBackend, RedisBackend, REDIS_TIMEOUT}
 pub use logs::{ACCESS_LOG_PREFIX, DEFAULT_LOG_CAPACITY, GUEST_LOG_PREFIX};
 pub use runtime::{Runtime, COMPONENT_RELATIVE_PATH, MAX_INSTANCES};
 pub use server::{access_line, redact_path, Server, ROUTES};
-pub use trigger::{Decision, OutboundRequest, TriggerRequest};
+pub use trigger::{is_secret_header, Decision, OutboundRequest, TriggerRequest};
 pub use vars::Variables;
