@@ -110,6 +110,8 @@ fn count(flag: &str, v: &str) -> Result<usize, String> {
     }
 }
 
+// Built once per run: the size of `Serve` does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 enum Command {
     Help,
