@@ -85,7 +85,9 @@ pub fn describe_call(parts: &http::request::Parts, body: &[u8]) -> String {
     for (name, value) in &parts.headers {
         let value = String::from_utf8_lossy(value.as_bytes());
         let shown = if *name == http::header::AUTHORIZATION {
-            if value.len() >= 7 && value[..7].eq_ignore_ascii_case("bearer ") {
+            // Bytes, not `str` slicing: a value may be short or not ASCII.
+            let scheme = value.as_bytes().get(..7);
+            if scheme.is_some_and(|s| s.eq_ignore_ascii_case(b"bearer ")) {
                 "Bearer ***".to_string()
             } else {
                 "***".to_string()
@@ -144,5 +146,37 @@ mod tests {
         assert!(text.contains(r#""secret_key":"***""#));
         assert!(!text.contains("platform-secret"));
         assert!(!text.contains("rb-secret"));
+    }
+
+    #[test]
+    fn short_and_non_ascii_authorization_values_are_hidden_without_panicking() {
+        // "Bearer" + 'é' puts byte 7 inside a character; the others are short.
+        let values: [&[u8]; 6] = [
+            "Bearer\u{e9}s3cret".as_bytes(),
+            "B\u{e9}arer s3cret".as_bytes(),
+            "\u{e9}\u{e9}\u{e9}\u{e9}".as_bytes(),
+            b"\xffBearer s3cret",
+            b"s3c",
+            b"",
+        ];
+        for value in values {
+            let (parts, ()) = http::Request::post("/deploy")
+                .header(
+                    "authorization",
+                    http::HeaderValue::from_bytes(value).unwrap(),
+                )
+                .body(())
+                .unwrap()
+                .into_parts();
+            let text = describe_call(&parts, b"");
+            assert!(text.contains("authorization: ***"), "{text}");
+            assert!(!text.contains("s3c"), "{text}");
+        }
+        let (parts, ()) = http::Request::post("/deploy")
+            .header("authorization", "bEaReR s3cret")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert!(describe_call(&parts, b"").contains("authorization: Bearer ***"));
     }
 }

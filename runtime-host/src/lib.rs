@@ -16,13 +16,17 @@
 //!   instance, as on Spin; concurrent requests run concurrently. Instances come from
 //!   wasmtime's pooling allocator ([`MAX_INSTANCES`] slots per [`Runtime`]); a request
 //!   beyond that waits for a slot.
+//! - [`Server`]: serving over HTTP/1.1 within [`ServerLimits`] (timeouts on heads,
+//!   bodies and idle connections; caps on connections, requests in flight and buffered
+//!   bytes): a request's body is read whole before it takes a slot.
 //!
 //! Only the store `default` opens (as with Spin's `key_value_stores = ["default"]`).
 //!
 //! The crate, by concern: `runtime.rs` (engine, pooling allocator, compiled component),
 //! `builder.rs` ([`HostBuilder`]), `host.rs` ([`Host`]: one fresh instance per call),
 //! `incoming.rs` (the incoming handler on one request), `server.rs` (serving over HTTP,
-//! the access log), `ctx.rs` (what one instance reaches; the outbound hooks), `vars.rs`
+//! the access log), `limits.rs` ([`ServerLimits`]), `conn.rs` (a connection's head and
+//! idle timers, shedding), `body.rs` (reading a body whole before it takes a slot), `ctx.rs` (what one instance reaches; the outbound hooks), `vars.rs`
 //! (Spin variables), `kv_bindings.rs` (Spin key-value and `wasi:keyvalue`), `kv/` (one
 //! file per store backend), `outbound.rs` (kept-alive outbound connections), `fake.rs`
 //! ([`FakePlatform`]), `demo.rs` ([`DemoPlatform`]), `logs.rs`, `trigger.rs` (the
@@ -61,7 +65,9 @@
 //! ```
 
 mod bindings;
+mod body;
 mod builder;
+mod conn;
 mod ctx;
 mod demo;
 mod fake;
@@ -69,6 +75,7 @@ mod host;
 mod incoming;
 pub mod kv;
 mod kv_bindings;
+mod limits;
 mod logs;
 mod outbound;
 mod runtime;
@@ -81,8 +88,9 @@ pub use demo::DemoPlatform;
 pub use fake::{FakePlatform, RecordedRequest};
 pub use host::Host;
 pub use kv::{FileBackend, KvBackend, MemoryBackend, RedisBackend, REDIS_TIMEOUT};
+pub use limits::{ServerLimits, MAX_BODY_BYTES};
 pub use logs::{ACCESS_LOG_PREFIX, DEFAULT_LOG_CAPACITY, GUEST_LOG_PREFIX};
 pub use runtime::{Runtime, COMPONENT_RELATIVE_PATH, MAX_INSTANCES};
-pub use server::{access_line, redact_path, Server, ROUTES};
-pub use trigger::{Decision, OutboundRequest, TriggerRequest};
+pub use server::{access_line, redact_path, Server, MAX_LOGGED_PATH, ROUTES};
+pub use trigger::{is_secret_header, Decision, OutboundRequest, TriggerRequest};
 pub use vars::Variables;

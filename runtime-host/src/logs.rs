@@ -21,44 +21,86 @@ pub const GUEST_LOG_PREFIX: &str = "[autodeploy] ";
 /// The prefix of the host's access-log lines on stderr.
 pub const ACCESS_LOG_PREFIX: &str = "[host] ";
 
-/// Longest line kept; a longer unterminated run is cut into pieces of this size.
+/// Longest unterminated run of guest output held before it is cut into a line.
 const MAX_LINE: usize = 64 * 1024;
 
-/// A bounded list of log lines, optionally echoed to the host's stderr with a prefix.
+/// Longest line kept (and echoed): the rest is cut, with `…[+N bytes]` saying how much.
+pub const MAX_KEPT_LINE: usize = 4 * 1024;
+
+/// Most bytes of lines one log book keeps; the oldest lines are dropped to stay below.
+pub const MAX_KEPT_BYTES: usize = 8 * 1024 * 1024;
+
+/// A bounded list of log lines (at most `capacity` lines, each cut to
+/// [`MAX_KEPT_LINE`], [`MAX_KEPT_BYTES`] in all), optionally echoed to the host's stderr
+/// with a prefix.
 pub(crate) struct LogBook {
-    lines: Mutex<VecDeque<String>>,
+    lines: Mutex<Lines>,
     capacity: usize,
+    max_bytes: usize,
     echo_prefix: Option<String>,
+}
+
+#[derive(Default)]
+struct Lines {
+    lines: VecDeque<String>,
+    bytes: usize,
 }
 
 impl LogBook {
     pub(crate) fn new(capacity: usize, echo_prefix: Option<String>) -> Self {
+        Self::with_max_bytes(capacity, MAX_KEPT_BYTES, echo_prefix)
+    }
+
+    fn with_max_bytes(capacity: usize, max_bytes: usize, echo_prefix: Option<String>) -> Self {
         Self {
-            lines: Mutex::new(VecDeque::new()),
+            lines: Mutex::default(),
             capacity: capacity.max(1),
+            max_bytes,
             echo_prefix,
         }
     }
 
     pub(crate) fn push(&self, line: String) {
+        let line = match cut(&line, MAX_KEPT_LINE) {
+            std::borrow::Cow::Borrowed(_) => line,
+            std::borrow::Cow::Owned(cut) => cut,
+        };
         if let Some(prefix) = &self.echo_prefix {
             echo(prefix, &line);
         }
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        if lines.len() == self.capacity {
-            lines.pop_front();
+        let mut book = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        while !book.lines.is_empty()
+            && (book.lines.len() >= self.capacity || book.bytes + line.len() > self.max_bytes)
+        {
+            if let Some(old) = book.lines.pop_front() {
+                book.bytes -= old.len();
+            }
         }
-        lines.push_back(line);
+        book.bytes += line.len();
+        book.lines.push_back(line);
     }
 
     pub(crate) fn snapshot(&self) -> Vec<String> {
-        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        lines.iter().cloned().collect()
+        let book = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        book.lines.iter().cloned().collect()
     }
 
     pub(crate) fn clear(&self) {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.lines.lock().unwrap_or_else(|p| p.into_inner()) = Lines::default();
     }
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary), with `…[+N bytes]`
+/// saying how many were left out.
+pub(crate) fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[+{} bytes]", &text[..end], text.len() - end).into()
 }
 
 /// How long the stderr writer waits after a write before taking the next batch: lines
@@ -271,5 +313,38 @@ mod tests {
         assert_eq!(book.snapshot(), ["two", "three", "fo"]);
         book.clear();
         assert!(book.snapshot().is_empty());
+    }
+
+    #[test]
+    fn kept_lines_and_bytes_are_capped() {
+        // One long line is cut, with a marker saying how much.
+        let book = LogBook::new(10, None);
+        book.push("x".repeat(64 * 1024));
+        let kept = book.snapshot();
+        assert!(
+            kept[0].len() < MAX_KEPT_LINE + 32,
+            "{} bytes",
+            kept[0].len()
+        );
+        assert!(kept[0].ends_with(&format!("…[+{} bytes]", 64 * 1024 - MAX_KEPT_LINE)));
+
+        // Many lines: the total stays under the byte cap, the newest are kept.
+        let book = LogBook::with_max_bytes(10_000, 10 * 1024, None);
+        for i in 0..1000 {
+            book.push(format!("{i:04}{}", "y".repeat(1000)));
+        }
+        let kept = book.snapshot();
+        let bytes: usize = kept.iter().map(String::len).sum();
+        assert!(bytes <= 10 * 1024, "{bytes} bytes kept");
+        assert!(kept.last().unwrap().starts_with("0999"));
+        assert_eq!(kept.len(), 10);
+
+        // A host's books are capped by default.
+        let book = LogBook::new(DEFAULT_LOG_CAPACITY, None);
+        for _ in 0..DEFAULT_LOG_CAPACITY {
+            book.push("z".repeat(MAX_LINE));
+        }
+        let bytes: usize = book.snapshot().iter().map(String::len).sum();
+        assert!(bytes <= MAX_KEPT_BYTES, "{bytes} bytes kept");
     }
 }

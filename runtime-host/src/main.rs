@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use autodeploy_host::{
-    vars, DemoPlatform, Host, RedisBackend, Runtime, COMPONENT_RELATIVE_PATH, ROUTES,
+    vars, DemoPlatform, Host, RedisBackend, Runtime, ServerLimits, COMPONENT_RELATIVE_PATH, ROUTES,
 };
 
 const USAGE: &str = "\
@@ -32,6 +33,15 @@ OPTIONS:
                             several can serve behind one load balancer
     --demo-platform ADDR    also start a stub deploy platform on ADDR that answers every
                             call 202 {\"accepted\":true} and prints it to stdout
+    --header-timeout SECS   time a request's head may take [default: 5]
+    --body-timeout SECS     time a request's body may take after its head, read whole
+                            before the request takes an instance [default: 10]
+    --idle-timeout SECS     time a kept-alive connection may wait for its next request
+                            [default: 60]
+    --max-connections N     connections open at once; more are answered 503
+                            [default: 4096, lowered to fit the open-files limit]
+    --max-in-flight N       requests waiting for or running in an instance; more are
+                            answered 503 with Retry-After [default: 2000]
     -h, --help              print this help
 
 ENVIRONMENT:
@@ -46,7 +56,7 @@ VARIABLES (read by the component):
                             (else the request's own scheme and host)
 ";
 
-#[derive(Debug, Default, PartialEq)]
+#[derive(Default, PartialEq)]
 struct Options {
     listen: Option<SocketAddr>,
     vars: Vec<(String, String)>,
@@ -54,8 +64,56 @@ struct Options {
     kv_redis: Option<String>,
     demo_platform: Option<SocketAddr>,
     component: Option<PathBuf>,
+    limits: ServerLimits,
 }
 
+/// Variable values and the Redis URL's password are secrets: `Debug` shows the
+/// variables' names and the URL as `--kv-redis` prints it.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.vars.iter().map(|(n, _)| n.as_str()).collect();
+        let redis = self.kv_redis.as_deref().map(redact_userinfo);
+        f.debug_struct("Options")
+            .field("listen", &self.listen)
+            .field("vars", &names)
+            .field("kv_file", &self.kv_file)
+            .field("kv_redis", &redis)
+            .field("demo_platform", &self.demo_platform)
+            .field("component", &self.component)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` as `scheme://***@host/…`.
+fn redact_userinfo(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            return format!("{scheme}://***@{}", &rest[at + 1..]);
+        }
+    }
+    url.to_string()
+}
+
+/// A positive number of seconds, e.g. `10` or `0.5`.
+fn seconds(flag: &str, v: &str) -> Result<Duration, String> {
+    match v.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("{flag}: {v:?} is not a positive number of seconds")),
+    }
+}
+
+/// A positive count.
+fn count(flag: &str, v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{flag}: {v:?} is not a positive whole number")),
+    }
+}
+
+// Built once per run: the size of `Serve` does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 enum Command {
     Help,
@@ -119,6 +177,13 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                     format!("--demo-platform: {v:?} is not an address like 127.0.0.1:3001")
                 })?);
             }
+            "--header-timeout" => {
+                opts.limits.header_read_timeout = seconds(flag, &value()?)?;
+            }
+            "--body-timeout" => opts.limits.body_timeout = seconds(flag, &value()?)?,
+            "--idle-timeout" => opts.limits.idle_timeout = seconds(flag, &value()?)?,
+            "--max-connections" => opts.limits.max_connections = count(flag, &value()?)?,
+            "--max-in-flight" => opts.limits.max_in_flight = count(flag, &value()?)?,
             _ => return Err(format!("unknown option {flag:?}")),
         }
     }
@@ -213,7 +278,24 @@ async fn serve(opts: Options, component: PathBuf) -> anyhow::Result<()> {
     };
     let host = builder.build()?;
 
-    let server = host.bind(listen).await?;
+    let mut limits = opts.limits.clone();
+    // Each connection is a file descriptor: beyond the limit, accepting fails and the
+    // backlog waits instead of being answered 503. Keep room for files, Redis and
+    // outbound connections.
+    if let Some(fds) = open_files_limit() {
+        let room = usize::try_from(fds.saturating_sub(256))
+            .unwrap_or(usize::MAX)
+            .max(16);
+        if limits.max_connections > room {
+            eprintln!(
+                "warning: the open-files limit is {fds}: serving at most {room} connections \
+                 (raise it with `ulimit -n` for the {} asked)",
+                limits.max_connections
+            );
+            limits.max_connections = room;
+        }
+    }
+    let server = host.bind(listen).await?.limits(limits);
     let addr = server.local_addr();
     let demo = match opts.demo_platform {
         Some(demo_addr) => Some(DemoPlatform::bind(demo_addr).await?),
@@ -264,6 +346,18 @@ async fn serve(opts: Options, component: PathBuf) -> anyhow::Result<()> {
     server.run().await
 }
 
+/// The soft limit on open files (Linux: `/proc/self/limits`); `None` elsewhere or when
+/// unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +393,7 @@ mod tests {
                 kv_redis: None,
                 demo_platform: Some("127.0.0.1:3001".parse().unwrap()),
                 component: Some("my.wasm".into()),
+                limits: ServerLimits::default(),
             })
         );
         assert_eq!(
@@ -334,6 +429,62 @@ mod tests {
             "redis://127.0.0.1/0"
         ]))
         .is_err());
+    }
+
+    #[test]
+    fn parses_limits() {
+        let cmd = parse_args(&args(&[
+            "serve",
+            "--header-timeout",
+            "2",
+            "--body-timeout=0.5",
+            "--idle-timeout",
+            "30",
+            "--max-connections",
+            "100",
+            "--max-in-flight=10",
+        ]))
+        .unwrap();
+        let Command::Serve(opts) = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!(
+            opts.limits,
+            ServerLimits {
+                header_read_timeout: Duration::from_secs(2),
+                body_timeout: Duration::from_millis(500),
+                idle_timeout: Duration::from_secs(30),
+                max_connections: 100,
+                max_in_flight: 10,
+                ..ServerLimits::default()
+            }
+        );
+        for bad in [
+            &["serve", "--body-timeout", "0"][..],
+            &["serve", "--header-timeout", "-1"],
+            &["serve", "--idle-timeout", "soon"],
+            &["serve", "--max-connections", "0"],
+            &["serve", "--max-in-flight", "many"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_variable_values_and_the_redis_password() {
+        let cmd = parse_args(&args(&[
+            "serve",
+            "--var",
+            "admin_token=s3cr3t-admin",
+            "--var=platform_token=s3cr3t-platform",
+            "--kv-redis",
+            "redis://:s3cr3t-redis@127.0.0.1:6379/0",
+        ]))
+        .unwrap();
+        let shown = format!("{cmd:?} {cmd:#?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("admin_token") && shown.contains("platform_token"));
+        assert!(shown.contains("redis://***@127.0.0.1:6379/0"), "{shown}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The HTTP server (`spin up`-like): each request runs in a fresh instance, and an
-//! access-log line (secrets redacted) is written for it.
+//! access-log line (secrets redacted, the path cut to 1 KiB) is written for it. Slow
+//! clients are bounded by [`ServerLimits`]: `conn.rs` times a request's head, `body.rs`
+//! reads its body whole before it takes an instance slot.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -14,13 +17,17 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::Error as HttpError;
 
+use crate::body::{self, read_whole, BodyError};
+use crate::conn::{shed, HeadTimed, Phase, TokioTimer};
 use crate::host::Host;
 use crate::incoming::{detach, report_guest, GuestRun};
-use crate::logs::ACCESS_LOG_PREFIX;
+use crate::limits::ServerLimits;
+use crate::logs::{cut, ACCESS_LOG_PREFIX};
 
 /// The routes the component serves (printed on start).
 pub const ROUTES: [&str; 5] = [
@@ -36,10 +43,12 @@ pub struct Server {
     host: Host,
     listener: TcpListener,
     addr: SocketAddr,
+    limits: ServerLimits,
 }
 
 impl Host {
-    /// Bind `addr` (port 0 picks a free port); [`Server::run`] then serves it.
+    /// Bind `addr` (port 0 picks a free port); [`Server::run`] then serves it, with the
+    /// default [`ServerLimits`] unless [`Server::limits`] sets others.
     pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(addr)
             .await
@@ -49,6 +58,7 @@ impl Host {
             host: self.clone(),
             listener,
             addr,
+            limits: ServerLimits::default(),
         })
     }
 
@@ -58,11 +68,48 @@ impl Host {
         self.bind(addr).await?.run().await
     }
 
-    /// Serve one request and write the access-log line.
+    /// Run one request, whose body has been read, in the component; also says how long
+    /// the guest waited for outbound calls.
     async fn serve_one(
+        &self,
+        req: hyper::Request<Full<Bytes>>,
+        peer: SocketAddr,
+    ) -> (hyper::Response<HyperOutgoingBody>, Option<Duration>) {
+        match self.handle(req, Some(peer)).await {
+            // The guest may still be writing the body: the body drives it.
+            Ok(handled) => {
+                let guest = handled.guest;
+                let response = handled
+                    .response
+                    .map(|body| GuestBody::new(body, guest).boxed_unsync());
+                (response, handled.outbound)
+            }
+            Err(e) => {
+                eprintln!("{ACCESS_LOG_PREFIX}error: {e:#}");
+                (text_response(500, "internal server error\n"), None)
+            }
+        }
+    }
+}
+
+/// What every connection of one running server shares.
+struct Serving {
+    host: Host,
+    limits: ServerLimits,
+    /// One permit per request with its whole body, until it is answered.
+    in_flight: Arc<Semaphore>,
+    /// Bytes of bodies being buffered (in KiB).
+    budget: Arc<Semaphore>,
+}
+
+impl Serving {
+    /// Serve one request: read its body whole (under the body deadlines, before it takes
+    /// an instance slot), run it in the component, and write the access-log line.
+    async fn serve(
         &self,
         req: hyper::Request<Incoming>,
         peer: SocketAddr,
+        phase: Phase,
     ) -> hyper::Response<HyperOutgoingBody> {
         let start = Instant::now();
         let method = req.method().clone();
@@ -71,29 +118,57 @@ impl Host {
             .path_and_query()
             .map(|pq| pq.as_str().to_string())
             .unwrap_or_else(|| "/".to_string());
+        let (parts, body) = req.into_parts();
+        let declared = parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let mut outbound = None;
-        let response = match self.handle(req, Some(peer)).await {
-            // The guest may still be writing the body: the body drives it.
-            Ok(handled) => {
-                outbound = handled.outbound;
-                let guest = handled.guest;
-                handled
-                    .response
-                    .map(|body| GuestBody::new(body, guest).boxed_unsync())
+        let mut close = true;
+        let mut held = Held::default();
+        let mut response = match read_whole(body, declared, &self.limits, &self.budget).await {
+            Err(BodyError::TimedOut) => {
+                text_response(408, "the request body did not arrive in time\n")
             }
-            Err(e) => {
-                eprintln!("{ACCESS_LOG_PREFIX}error: {e:#}");
-                text_response(500, "internal server error\n")
-            }
+            Err(BodyError::OverBudget) => busy_response(),
+            Err(BodyError::Client) => text_response(400, "the request body was cut off\n"),
+            Ok(buffered) => match self.in_flight.clone().try_acquire_owned() {
+                Err(_) => busy_response(),
+                Ok(permit) => {
+                    close = buffered.cut;
+                    held = Held {
+                        _in_flight: Some(permit),
+                        _budget: buffered.budget,
+                    };
+                    let req = hyper::Request::from_parts(parts, Full::new(buffered.bytes));
+                    let (response, waited) = self.host.serve_one(req, peer).await;
+                    outbound = waited;
+                    response
+                }
+            },
         };
-        self.access_log(access_line(
+        if close {
+            response.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+        }
+        self.host.access_log(access_line(
             method.as_str(),
             &path,
             response.status().as_u16(),
             start.elapsed(),
             outbound,
         ));
-        response
+        response.map(|body| {
+            Tracked {
+                body,
+                phase,
+                _held: held,
+            }
+            .boxed_unsync()
+        })
     }
 }
 
@@ -103,8 +178,22 @@ impl Server {
         self.addr
     }
 
+    /// Serve with these timeouts and bounds instead of the defaults.
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Accept connections until the process ends (or the task is aborted).
     pub async fn run(self) -> anyhow::Result<()> {
+        let limits = self.limits;
+        let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let serving = Arc::new(Serving {
+            host: self.host,
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            budget: body::budget(&limits),
+            limits,
+        });
         loop {
             let (stream, peer) = match self.listener.accept().await {
                 Ok(conn) => conn,
@@ -115,16 +204,29 @@ impl Server {
                     continue;
                 }
             };
-            let host = self.host.clone();
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                shed(stream);
+                continue;
+            };
+            let serving = serving.clone();
             tokio::spawn(async move {
+                let _connection = permit;
+                let (io, phase) = HeadTimed::new(stream, serving.limits.header_read_timeout);
+                let idle = serving.limits.idle_timeout;
                 let service = service_fn(move |req| {
-                    let host = host.clone();
-                    async move { Ok::<_, Infallible>(host.serve_one(req, peer).await) }
+                    let serving = serving.clone();
+                    let phase = phase.clone();
+                    phase.busy();
+                    async move { Ok::<_, Infallible>(serving.serve(req, peer, phase).await) }
                 });
-                // Errors here are the client going away mid-request: nothing to do.
+                // Errors here are the client going away mid-request, or a timeout:
+                // nothing to do. hyper's header timer starts whenever it waits for a
+                // request, so it is the idle timeout; `HeadTimed` keeps the head's.
                 let _ = http1::Builder::new()
+                    .timer(TokioTimer)
+                    .header_read_timeout(idle)
                     .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection(TokioIo::new(io), service)
                     .await;
             });
         }
@@ -133,6 +235,47 @@ impl Server {
     /// Run [`run`](Self::run) on a new task.
     pub fn spawn(self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
         tokio::spawn(self.run())
+    }
+}
+
+/// What an answered request holds until its answer has been written.
+#[derive(Default)]
+struct Held {
+    _in_flight: Option<OwnedSemaphorePermit>,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// A response body that, once written (dropped), marks its connection idle and lets go
+/// of what its request held.
+struct Tracked {
+    body: HyperOutgoingBody,
+    phase: Phase,
+    _held: Held,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.phase.idle();
     }
 }
 
@@ -184,6 +327,16 @@ impl Drop for GuestBody {
     }
 }
 
+/// The answer to a request the server has no room for: `503` with `Retry-After: 1`.
+fn busy_response() -> hyper::Response<HyperOutgoingBody> {
+    let mut response = text_response(503, "the server is busy; retry shortly\n");
+    response.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from_static("1"),
+    );
+    response
+}
+
 fn text_response(status: u16, text: &'static str) -> hyper::Response<HyperOutgoingBody> {
     let body = Full::new(Bytes::from_static(text.as_bytes()))
         .map_err(|never| match never {})
@@ -197,8 +350,12 @@ fn text_response(status: u16, text: &'static str) -> hyper::Response<HyperOutgoi
     response
 }
 
+/// The longest path an access-log line shows; the rest is cut, with a marker.
+pub const MAX_LOGGED_PATH: usize = 1024;
+
 /// One access-log line: `METHOD PATH STATUS DURATION`, with the path redacted by
-/// [`redact_path`], and `(outbound DURATION)` when the guest waited for outbound calls
+/// [`redact_path`] and cut to [`MAX_LOGGED_PATH`] bytes (`…[+N bytes]` says how much
+/// was left out), and `(outbound DURATION)` when the guest waited for outbound calls
 /// (the deploy call) before it answered: that much of the duration was the other
 /// side's. Headers and bodies are never logged.
 pub fn access_line(
@@ -211,7 +368,7 @@ pub fn access_line(
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let mut line = format!(
         "{method} {} {status} {:.1}ms",
-        redact_path(path_and_query),
+        cut(&redact_path(path_and_query), MAX_LOGGED_PATH),
         ms(elapsed)
     );
     if let Some(outbound) = outbound {
@@ -322,5 +479,20 @@ mod tests {
             Some(Duration::from_micros(2140)),
         );
         assert_eq!(line, "POST /hooks/shop/git 202 3.2ms (outbound 2.1ms)");
+    }
+
+    #[test]
+    fn long_paths_are_cut_in_the_access_log() {
+        let path = format!("/hooks/{}", "a".repeat(64 * 1024));
+        let line = access_line("GET", &path, 404, Duration::from_millis(1), None);
+        assert!(line.len() < MAX_LOGGED_PATH + 64, "{} bytes", line.len());
+        let shown = MAX_LOGGED_PATH;
+        assert!(
+            line.contains(&format!("…[+{} bytes] 404", path.len() - shown)),
+            "{line}"
+        );
+        // Cut on a character boundary.
+        assert_eq!(cut("aé", 2), "a…[+2 bytes]");
+        assert_eq!(cut("short", 5), "short");
     }
 }

@@ -1,9 +1,12 @@
 //! Plain Rust mirrors of the WIT types of `autodeploy:gateway/trigger@0.1.0`.
 
 use crate::bindings::exports::autodeploy::gateway::trigger as wit;
+use crate::server::redact_path;
 
-/// The inbound webhook request (`inbound-request`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The inbound webhook request (`inbound-request`). Its `Debug` hides credentials: the
+/// path as the access log shows it, header values of [`is_secret_header`] names as
+/// `***`, and the body's length only.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct TriggerRequest {
     /// `POST`, `GET`, ...
     pub method: String,
@@ -38,8 +41,10 @@ impl TriggerRequest {
     }
 }
 
-/// The one outbound HTTP request that performs the deploy (`outbound-request`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The one outbound HTTP request that performs the deploy (`outbound-request`). Its
+/// `Debug` hides credentials: the URL without user info or query, header values of
+/// [`is_secret_header`] names as `***`, and the body's length only.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct OutboundRequest {
     /// `POST`, ...
     pub method: String,
@@ -64,6 +69,90 @@ impl OutboundRequest {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
+}
+
+impl std::fmt::Debug for TriggerRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TriggerRequest")
+            .field("method", &self.method)
+            .field("path", &redact_path(&self.path))
+            .field("headers", &Headers(&self.headers))
+            .field("body", &Length(self.body.len()))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for OutboundRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundRequest")
+            .field("method", &self.method)
+            .field("url", &redact_url(&self.url))
+            .field("headers", &Headers(&self.headers))
+            .field("body", &Length(self.body.len()))
+            .finish()
+    }
+}
+
+/// Whether a header's value may be a credential: a name with `auth`, `token`, `secret`,
+/// `signature`, `key` (but `Idempotency-Key`), `cookie`, `password` or `session` in it,
+/// e.g. `Authorization`, `X-Gitlab-Token`, `X-Hub-Signature-256`, `X-Api-Key`.
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name != "idempotency-key"
+        && [
+            "auth",
+            "token",
+            "secret",
+            "signature",
+            "key",
+            "cookie",
+            "password",
+            "session",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// Headers with the values of [`is_secret_header`] names shown as `***`.
+struct Headers<'a>(&'a [(String, String)]);
+
+impl std::fmt::Debug for Headers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, value)| {
+                let shown = if is_secret_header(name) { "***" } else { value };
+                (name, shown)
+            }))
+            .finish()
+    }
+}
+
+/// A body, shown as its length.
+struct Length(usize);
+
+impl std::fmt::Debug for Length {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+/// A URL with any user info shown as `***@` and any query as `?***`.
+fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, _)) => (base, "?***"),
+        None => (url, ""),
+    };
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => base.to_string(),
+            }
+        }
+        None => base.to_string(),
+    };
+    format!("{base}{query}")
 }
 
 /// The decision of `evaluate` (`decision`).
@@ -117,5 +206,53 @@ impl From<wit::Decision> for Decision {
             },
             wit::Decision::Deploy(r) => Decision::Deploy(r.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "s3cr3t-v4lue";
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let inbound =
+            TriggerRequest::new("POST", &format!("/hooks/shop/image/{SECRET}?t={SECRET}"))
+                .header("Authorization", &format!("Bearer {SECRET}"))
+                .header("X-Gitlab-Token", SECRET)
+                .header("X-Hub-Signature-256", &format!("sha256={SECRET}"))
+                .header("X-Api-Key", SECRET)
+                .header("Cookie", &format!("session={SECRET}"))
+                .header("Content-Type", "application/json")
+                .body(format!(r#"{{"secret_key":"{SECRET}"}}"#));
+        let shown = format!("{inbound:?} {inbound:#?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(shown.contains("/hooks/shop/image/***"), "{shown}");
+        assert!(shown.contains("application/json"), "{shown}");
+        assert!(shown.contains("X-Gitlab-Token"), "{shown}");
+        assert!(
+            shown.contains(&format!("<{} bytes>", inbound.body.len())),
+            "{shown}"
+        );
+
+        let outbound = OutboundRequest {
+            method: "POST".into(),
+            url: format!("https://user:{SECRET}@console.example.com/deploy?token={SECRET}"),
+            headers: vec![
+                ("authorization".into(), format!("Bearer {SECRET}")),
+                ("idempotency-key".into(), "d1".into()),
+            ],
+            body: format!(r#"{{"secret_key":"{SECRET}"}}"#).into_bytes(),
+        };
+        let shown = format!("{outbound:?} {outbound:#?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(
+            shown.contains("https://***@console.example.com/deploy?***"),
+            "{shown}"
+        );
+        assert!(shown.contains("\"d1\""), "{shown}");
+        let decision = Decision::Deploy(outbound);
+        assert!(!format!("{decision:?}").contains(SECRET));
     }
 }

@@ -38,10 +38,19 @@ impl std::fmt::Display for VarError {
 
 impl std::error::Error for VarError {}
 
-/// Variable values by (lowercase) name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Variable values by (lowercase) name. Its `Debug` shows the names only: values are
+/// tokens and secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Variables {
     values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Variables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Variables")
+            .field("names", &self.names().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Variables {
@@ -188,6 +197,16 @@ mod tests {
             v.names().collect::<Vec<_>>(),
             ["admin_token", "platform_url"]
         );
+    }
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let mut v = Variables::new();
+        v.set("admin_token", "s3cr3t-admin");
+        v.set("platform_token", "s3cr3t-platform");
+        let shown = format!("{v:?} {v:#?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("admin_token") && shown.contains("platform_token"));
     }
 
     #[test]

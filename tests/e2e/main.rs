@@ -12,5 +12,6 @@ mod lifecycle;
 mod rainbond;
 mod redis;
 mod runtime_host;
+mod slow_clients;
 mod support;
 mod world;
