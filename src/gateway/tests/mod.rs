@@ -3,6 +3,7 @@
 
 mod admin;
 mod hooks;
+mod payloads;
 mod trigger;
 
 use serde_json::{json, Value};
