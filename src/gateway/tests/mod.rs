@@ -4,6 +4,7 @@
 mod admin;
 mod hooks;
 mod payloads;
+mod rejected;
 mod trigger;
 
 use serde_json::{json, Value};
