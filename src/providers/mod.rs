@@ -171,7 +171,7 @@ pub(crate) fn github_style_push(p: &Value, always: &[&str], what: &str) -> Resul
         .filter(|a| !a.is_empty())
         .ok_or_else(|| bad("after"))?;
     if let Some(missing) = always.iter().find(|m| p.get(**m).is_none()) {
-        return Err(bad(*missing));
+        return Err(bad(missing));
     }
     let deleted = p.get("deleted").and_then(Value::as_bool) == Some(true) || is_zero_sha(after);
     let head = (!deleted).then(|| {
