@@ -83,9 +83,14 @@ fn route(
                 }
                 (["deliveries"], "GET") => {
                     existing(kv, name)?;
-                    let entries = log::read(kv, name)?;
-                    let entries: Vec<_> = entries.iter().map(|e| e.to_json()).collect();
-                    Ok(Response::json(200, &json!({"deliveries": entries})))
+                    let list = |ring| -> Result<Vec<_>, Error> {
+                        let entries = log::read(kv, name, ring)?;
+                        Ok(entries.iter().map(|e| e.to_json()).collect())
+                    };
+                    // `rejected`: refused before authentication, kept apart (see log.rs)
+                    let answer = json!({"deliveries": list(log::Ring::Main)?,
+                                        "rejected": list(log::Ring::Rejected)?});
+                    Ok(Response::json(200, &answer))
                 }
                 (["triggers", trigger, action], "POST") => {
                     let trigger = Trigger::parse(trigger)

@@ -114,6 +114,7 @@ pub(super) fn check(
                 body,
             ));
             provider.verify(headers, body, &app.git.secret, now_ms)?;
+            facts.authenticated = true;
             if let Some((id, ttl_ms)) = provider.replay_name(headers) {
                 delivery.aliases.push(Alias { id, ttl_ms });
             }
@@ -161,6 +162,7 @@ pub(super) fn check(
             if !app.api.secret_key.matches(given.as_bytes()) {
                 return Err(Error::Unauthorized("invalid secret_key"));
             }
+            facts.authenticated = true;
             if !app.api.enabled {
                 return Err(Error::TriggerDisabled(Trigger::Api));
             }
@@ -180,6 +182,7 @@ pub(super) fn check(
             let id = headers.get_nonempty("x-github-delivery").filter(|_| github);
             let delivery = facts.delivery.insert(delivery_from(id, body));
             registries::authenticate(headers, body, &app.image.token)?;
+            facts.authenticated = true;
             if !app.image.enabled {
                 return Err(Error::TriggerDisabled(Trigger::Image));
             }

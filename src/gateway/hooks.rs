@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::model::{OutboundRequest, Provider, Trigger};
 use crate::state::app::{self, App};
 use crate::state::delivery::{self, Claim, ClaimToken, Delivery};
-use crate::state::log::{self, Entry};
+use crate::state::log::{self, Entry, Ring};
 use crate::state::Kv;
 
 /// How a delivery ended: the platform's status for a deploy.
@@ -110,6 +110,13 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         end_claim(host, kv, &app.name, delivery, token, &ended);
     }
     let id = delivery.map(|d| d.id.as_str());
+    // Anyone can post to a hook: refusals before authentication get their own bounded
+    // list, so that a flood of them cannot push the real deliveries out of the log.
+    let ring = if ended.is_err() && !eval.facts.authenticated {
+        Ring::Rejected
+    } else {
+        Ring::Main
+    };
     let log = DeliveryLog {
         host,
         kv,
@@ -117,7 +124,7 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         trigger: eval.trigger.map_or("-", Trigger::as_str),
         started,
     };
-    log.write(eval.facts.provider.map(Provider::as_str), id, &ended);
+    log.write(eval.facts.provider.map(Provider::as_str), id, ring, &ended);
     answer(&ended, Some(&app.name), id)
 }
 
@@ -223,7 +230,7 @@ struct DeliveryLog<'a> {
 }
 
 impl DeliveryLog<'_> {
-    fn write(&self, provider: Option<&str>, id: Option<&str>, ended: &Ended) {
+    fn write(&self, provider: Option<&str>, id: Option<&str>, ring: Ring, ended: &Ended) {
         let (host, app, trigger) = (self.host, self.app, self.trigger);
         let detail = match ended {
             Err(error) => error.detail(),
@@ -248,7 +255,7 @@ impl DeliveryLog<'_> {
             reason: reason(ended),
             platform_status: platform_status(ended),
         };
-        if let Err(e) = log::append(self.kv, app, entry) {
+        if let Err(e) = log::append(self.kv, app, ring, entry) {
             host.log(&format!("app={app} delivery log not written: {}", e.0));
         }
     }

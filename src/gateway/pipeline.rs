@@ -53,6 +53,9 @@ impl<D> Outcome<D> {
 pub struct Facts {
     pub provider: Option<Provider>,
     pub delivery: Option<Delivery>,
+    /// The signature, token or secret was verified: a refusal before that goes to the
+    /// delivery log's list of unauthenticated rejections.
+    pub authenticated: bool,
 }
 
 /// One request through the pipeline.

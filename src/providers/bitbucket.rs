@@ -3,8 +3,8 @@
 //!
 //! `repo:push` deploys. One push may update several refs (`push.changes[]`); the first
 //! change whose `new` is a branch is read, else the first change (a tag, or a deletion,
-//! which has `new: null` and names the ref in `old`). The head commit is
-//! `new.target`; its author is the git author's name from `author.raw`
+//! which has `new: null` and names the ref in `old`; a change without `new`, or a `new`
+//! without its `target`, is malformed). The head commit is `new.target`; its author is the git author's name from `author.raw`
 //! (`Name <email>`), else the Bitbucket account's display name. `diagnostics:ping` is a
 //! ping; other events are ignored.
 //!
@@ -82,7 +82,13 @@ fn push(p: &Value) -> Result<Push, Error> {
         .find(|c| str_at(c, "/new/type") == Some("branch"))
         .or(changes.first())
         .ok_or_else(|| bad("with no change"))?;
-    let new = change.get("new").filter(|n| n.is_object());
+    // `new` is always sent, `null` when the ref was deleted; a branch or tag always
+    // names its commit in `target`. Without them the push is malformed, not a deletion.
+    let new = change.get("new").ok_or_else(|| bad("change without new"))?;
+    let new = new.is_object().then_some(new);
+    if new.is_some_and(|n| !n.get("target").is_some_and(Value::is_object)) {
+        return Err(bad("ref without target"));
+    }
     let named = new
         .or(change.get("old").filter(|o| o.is_object()))
         .ok_or_else(|| bad("change without new or old ref"))?;
@@ -185,6 +191,10 @@ mod tests {
             &b"{}"[..],
             br#"{"push":{"changes":[]}}"#,
             br#"{"push":{"changes":[{}]}}"#,
+            // no `new` at all is not a deletion
+            br#"{"push":{"changes":[{"old":{"type":"branch","name":"main","target":{"hash":"a"}}}]}}"#,
+            // nor is a new branch without its commit
+            br#"{"push":{"changes":[{"new":{"type":"branch","name":"main"},"old":null}]}}"#,
         ] {
             assert!(matches!(
                 Bitbucket.parse(&h, bad),

@@ -11,18 +11,44 @@
 //! the form content type the signature covers the JSON inside `payload=`, not the body
 //! sent, and the delivery is refused (401).
 //!
-//! `push` deploys, with `head_commit` as the head. The "Test Delivery" button sends a
+//! `push` deploys, with `head_commit` as the head. Gitea before 1.15 sent `head_commit`
+//! empty (`null`, go-gitea/gitea#16282), and mirror-sync pushes came without one until
+//! 2023 (#23215): then the head is the commit in `commits` whose `id` is `after` (the
+//! list runs newest first in old versions, oldest first in new ones, so its position
+//! says nothing). The "Test Delivery" button sends a
 //! `push` of the default branch's head (or of a fake zero commit in an empty repository)
 //! with `before == after`, which no real push has: a ping. Deletions come as `delete`
 //! events; a push with a zero `after` is a deletion too.
 //!
 //! <https://docs.gitea.com/usage/webhooks>, <https://forgejo.org/docs/latest/user/webhooks/>
 
-use super::{github_style_push, is_test_delivery, parse_push, verify_hex_hmac, GITHUB_STYLE_KEYS};
+use super::{github_style_push, is_test_delivery, parse_push, verify_hex_hmac};
 use super::{GitEvent, GitProvider};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::support::secret::Secret;
+
+/// What a Gitea push is read by: GitHub's shape, and `commits` for the pushes that come
+/// without a head commit.
+const KEYS: &[&str] = &[
+    "ref",
+    "before",
+    "after",
+    "deleted",
+    "head_commit",
+    "commits",
+    "id",
+    "message",
+    "author",
+    "name",
+    "repository",
+    "html_url",
+    "clone_url",
+    "ssh_url",
+    "git_url",
+    "git_http_url",
+    "git_ssh_url",
+];
 
 /// Gitea, or Forgejo (its fork, which names itself in its own headers and sends Gitea's
 /// too): each header is looked up by its names in order.
@@ -79,15 +105,11 @@ impl GitProvider for Gitea {
         if event != "push" {
             return Ok(GitEvent::Other(event.to_string()));
         }
-        let p = parse_push(json, "Gitea push", GITHUB_STYLE_KEYS)?;
+        let p = parse_push(json, "Gitea push", KEYS)?;
         if is_test_delivery(&p) {
             return Ok(GitEvent::Ping);
         }
-        Ok(GitEvent::Push(github_style_push(
-            &p,
-            p.get("head_commit"),
-            "Gitea push",
-        )?))
+        Ok(GitEvent::Push(github_style_push(&p, &[], "Gitea push")?))
     }
 }
 

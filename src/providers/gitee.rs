@@ -92,11 +92,7 @@ impl GitProvider for Gitee {
         match headers.get("x-gitee-event").unwrap_or_default() {
             "Push Hook" | "Tag Push Hook" | "push_hooks" | "tag_push_hooks" => {
                 let p = parse_push(json, "Gitee push", GITHUB_STYLE_KEYS)?;
-                Ok(GitEvent::Push(github_style_push(
-                    &p,
-                    p.get("head_commit"),
-                    "Gitee push",
-                )?))
+                Ok(GitEvent::Push(github_style_push(&p, &[], "Gitee push")?))
             }
             other => Ok(GitEvent::Other(other.to_string())),
         }

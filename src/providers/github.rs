@@ -35,9 +35,10 @@ impl GitProvider for GitHub {
             "ping" => Ok(GitEvent::Ping),
             "push" => {
                 let p = parse_push(json, "GitHub push", GITHUB_STYLE_KEYS)?;
+                // `head_commit` is always sent (`null` on a deletion)
                 Ok(GitEvent::Push(github_style_push(
                     &p,
-                    p.get("head_commit"),
+                    &["head_commit"],
                     "GitHub push",
                 )?))
             }
@@ -139,6 +140,22 @@ mod tests {
         assert!(p.deleted);
         assert!(p.head.is_none());
 
+        // `after` and `head_commit` are always sent: without them, malformed, not a deletion
+        for (body, why) in [
+            (
+                &br#"{"ref":"refs/heads/main","head_commit":null,"repository":{}}"#[..],
+                "after",
+            ),
+            (
+                br#"{"ref":"refs/heads/main","after":"abc","repository":{}}"#,
+                "head_commit",
+            ),
+        ] {
+            assert_eq!(
+                GitHub.parse(&push, body),
+                Err(Error::BadPayload(format!("GitHub push without {why}")))
+            );
+        }
         assert!(matches!(
             GitHub.parse(&push, b"{\"ref\":1}"),
             Err(Error::BadPayload(_))

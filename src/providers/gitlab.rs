@@ -4,7 +4,8 @@
 //! Only `Push Hook` deploys; a `Tag Push Hook` is read the same way and its `refs/tags/…`
 //! ref makes the rules ignore it. The head commit is the one whose `id` is
 //! `checkout_sha` (`commits` run oldest to newest and hold at most 20); a deletion has a
-//! null `checkout_sha` and a zero `after`. GitLab's "Test" button sends a `Push Hook`
+//! null `checkout_sha` and a zero `after`. GitLab always sends both members: a push
+//! without either is malformed (400), not a deletion. GitLab's "Test" button sends a `Push Hook`
 //! built from the default branch's latest commits, which cannot be told apart from a real
 //! push: it is treated as one.
 //!
@@ -69,9 +70,17 @@ impl GitProvider for GitLab {
         match headers.get("x-gitlab-event").unwrap_or_default() {
             "Push Hook" | "Tag Push Hook" => {
                 let p = parse_push(json, "GitLab push", KEYS)?;
-                let git_ref = str_at(&p, "/ref")
-                    .ok_or_else(|| Error::BadPayload("GitLab push without ref".into()))?;
-                let deleted = is_zero_sha(str_at(&p, "/after").unwrap_or_default());
+                let bad = |member: &str| Error::BadPayload(format!("GitLab push without {member}"));
+                let git_ref = str_at(&p, "/ref").ok_or_else(|| bad("ref"))?;
+                // Both are always sent (`checkout_sha` is `null` on a deletion): a push
+                // without them is malformed, not a deletion.
+                let after = str_at(&p, "/after")
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| bad("after"))?;
+                if p.get("checkout_sha").is_none() {
+                    return Err(bad("checkout_sha"));
+                }
+                let deleted = is_zero_sha(after);
                 let head = str_at(&p, "/checkout_sha")
                     .filter(|sha| !sha.is_empty() && !deleted)
                     .map(|sha| {
@@ -157,5 +166,29 @@ mod tests {
         };
         assert!(!p.deleted);
         assert_eq!(p.head.unwrap().id, "ccc");
+    }
+
+    #[test]
+    fn a_push_without_after_or_checkout_sha_is_malformed_not_a_deletion() {
+        let h = headers(&[("x-gitlab-event", "Push Hook")]);
+        for (body, why) in [
+            (
+                &br#"{"ref":"refs/heads/main","checkout_sha":"ccc","commits":[]}"#[..],
+                "after",
+            ),
+            (
+                br#"{"ref":"refs/heads/main","after":"","checkout_sha":null}"#,
+                "after",
+            ),
+            (
+                br#"{"ref":"refs/heads/main","after":"ccc","commits":[]}"#,
+                "checkout_sha",
+            ),
+        ] {
+            assert_eq!(
+                GitLab.parse(&h, body),
+                Err(Error::BadPayload(format!("GitLab push without {why}")))
+            );
+        }
     }
 }

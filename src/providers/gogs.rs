@@ -5,8 +5,8 @@
 //! the form content type the signature covers the JSON inside `payload=`, not the body
 //! sent, and the delivery is refused (401).
 //!
-//! `push` deploys. Gogs sends no `head_commit`: `commits` run newest first, so the head is
-//! `commits[0]`. The "Test Delivery" button sends a `push` of the default branch's head
+//! `push` deploys. Gogs sends no `head_commit`: the head is the commit in `commits`
+//! (newest first) whose `id` is `after`. The "Test Delivery" button sends a `push` of the default branch's head
 //! with `before == after`, which no real push has: a ping. Branch and tag deletions come
 //! as `delete` events, and other events are ignored.
 //!
@@ -66,11 +66,7 @@ impl GitProvider for Gogs {
                 if is_test_delivery(&p) {
                     return Ok(GitEvent::Ping);
                 }
-                Ok(GitEvent::Push(github_style_push(
-                    &p,
-                    p.pointer("/commits/0"),
-                    "Gogs push",
-                )?))
+                Ok(GitEvent::Push(github_style_push(&p, &[], "Gogs push")?))
             }
             other => Ok(GitEvent::Other(other.to_string())),
         }

@@ -160,28 +160,39 @@ pub(crate) fn strings_at(value: &Value, pointers: &[&str]) -> Vec<String> {
 }
 
 /// A push in GitHub's shape, which Gitea, Forgejo, Gogs and Gitee copy: `ref`, `after`,
-/// `deleted`, `repository.{html_url, clone_url, ssh_url, ...}`. `head` is the provider's
-/// head commit object; without one, a push that is not a deletion names `after` as its
-/// head, with no message (e.g. a new branch at an existing commit, for Gogs).
-pub(crate) fn github_style_push(
-    p: &Value,
-    head: Option<&Value>,
-    what: &str,
-) -> Result<Push, Error> {
-    let git_ref =
-        str_at(p, "/ref").ok_or_else(|| Error::BadPayload(format!("{what} without ref")))?;
-    let after = str_at(p, "/after").unwrap_or_default();
+/// `deleted`, `head_commit`, `commits`, `repository.{html_url, clone_url, ssh_url, ...}`.
+///
+/// `ref` and `after` are sent by every one of them with every push, and `always` names
+/// the provider's other members it documents as always present (GitHub's `head_commit`,
+/// `null` on a deletion): a push without one is malformed, never a branch deletion.
+/// Only a `deleted: true` or a zero `after` is a deletion.
+///
+/// The head is `head_commit`; without one (Gitea before 1.15, Gitea's mirror-sync
+/// pushes, Gogs), the commit in `commits` whose `id` is `after`; when `commits` does not
+/// list it either (a new branch at an existing commit), `after` alone, with no message.
+pub(crate) fn github_style_push(p: &Value, always: &[&str], what: &str) -> Result<Push, Error> {
+    let bad = |member: &str| Error::BadPayload(format!("{what} without {member}"));
+    let git_ref = str_at(p, "/ref").ok_or_else(|| bad("ref"))?;
+    let after = str_at(p, "/after")
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| bad("after"))?;
+    if let Some(missing) = always.iter().find(|m| p.get(**m).is_none()) {
+        return Err(bad(missing));
+    }
     let deleted = p.get("deleted").and_then(Value::as_bool) == Some(true) || is_zero_sha(after);
-    let head = match head.filter(|c| c.is_object()) {
-        _ if deleted => None,
-        Some(c) => Some(commit(c)),
-        None if !after.is_empty() => Some(Commit {
-            id: after.into(),
-            message: String::new(),
-            author: String::new(),
-        }),
-        None => None,
-    };
+    let head = (!deleted).then(|| {
+        p.get("head_commit")
+            .filter(|c| c.is_object())
+            .or_else(|| commit_with_id(p, after))
+            .map_or_else(
+                || Commit {
+                    id: after.into(),
+                    message: String::new(),
+                    author: String::new(),
+                },
+                commit,
+            )
+    });
     Ok(Push {
         git_ref: git_ref.into(),
         deleted: head.is_none(),
@@ -199,6 +210,14 @@ pub(crate) fn github_style_push(
             ],
         ),
     })
+}
+
+/// The commit in the push's `commits` whose `id` is `id`, in whatever order they run.
+pub(crate) fn commit_with_id<'p>(p: &'p Value, id: &str) -> Option<&'p Value> {
+    p.get("commits")?
+        .as_array()?
+        .iter()
+        .find(|c| str_at(c, "/id") == Some(id))
 }
 
 /// Gitea's and Gogs' "Test delivery" is a push of the default branch's head with
@@ -430,14 +449,46 @@ mod tests {
     fn github_style_pushes_without_a_head_commit() {
         // a new branch at an existing commit: no commit listed, the ref still moved
         let p = json!({"ref": "refs/heads/x", "before": "0000", "after": "abc", "commits": []});
-        let push = github_style_push(&p, p.pointer("/commits/0"), "push").unwrap();
+        let push = github_style_push(&p, &[], "push").unwrap();
         assert!(!push.deleted);
         assert_eq!(push.head.unwrap().id, "abc");
+        // the commit `after` names, wherever `commits` lists it
+        let p = json!({"ref": "refs/heads/x", "after": "b", "head_commit": null, "commits": [
+            {"id": "a", "message": "older @deploy", "author": {"name": "A"}},
+            {"id": "b", "message": "newer", "author": {"name": "B"}}]});
+        let head = github_style_push(&p, &[], "push").unwrap().head.unwrap();
+        assert_eq!(
+            (head.message.as_str(), head.author.as_str()),
+            ("newer", "B")
+        );
         let p = json!({"ref": "refs/heads/x", "after": "0000000000000000000000000000000000000000",
                        "head_commit": {"id": "abc"}});
-        let push = github_style_push(&p, p.get("head_commit"), "push").unwrap();
+        let push = github_style_push(&p, &[], "push").unwrap();
         assert!(push.deleted && push.head.is_none());
-        assert!(github_style_push(&json!({}), None, "push").is_err());
+        assert!(github_style_push(&json!({}), &[], "push").is_err());
+    }
+
+    #[test]
+    fn a_push_without_an_always_sent_member_is_malformed_not_a_deletion() {
+        let full = json!({"ref": "refs/heads/main", "after": "abc", "head_commit": null});
+        assert!(github_style_push(&full, &["head_commit"], "push").is_ok());
+        for (member, why) in [
+            ("ref", "ref"),
+            ("after", "after"),
+            ("head_commit", "head_commit"),
+        ] {
+            let mut p = full.clone();
+            p.as_object_mut().unwrap().remove(member);
+            assert_eq!(
+                github_style_push(&p, &["head_commit"], "GitHub push"),
+                Err(Error::BadPayload(format!("GitHub push without {why}"))),
+                "{member}"
+            );
+        }
+        for after in [json!(""), json!(null), json!(1)] {
+            let p = json!({"ref": "refs/heads/main", "after": after, "head_commit": null});
+            assert!(github_style_push(&p, &[], "push").is_err(), "{after}");
+        }
     }
 
     /// The reference for [`parse_push`]: the full parse, then every member not in `keep`

@@ -1,14 +1,62 @@
-//! The per-app delivery log: the last 50 deliveries, in a ring of store slots.
+//! The per-app delivery log: the last 50 deliveries, in a ring of store slots, and beside
+//! it the last 20 deliveries refused before they were authenticated, in a ring of their
+//! own.
 //!
-//! Each entry takes a sequence number from the store's atomic counter and writes its own
-//! slot (`seq % 50`), so concurrent deliveries never overwrite each other's entries and
-//! the log never grows past 50. Entries hold no secret and no payload.
+//! Each entry takes a sequence number from its ring's atomic counter and writes its own
+//! slot (`seq % capacity`), so concurrent deliveries never overwrite each other's entries
+//! and a ring never grows past its capacity. Entries hold no secret and no payload.
+//!
+//! Anyone who knows a hook's URL can post to it, so refusals that happen before the
+//! signature, token or secret is checked (401, a wrong image token, 413, 415, an unknown
+//! provider, an unreadable body) go to the [`Ring::Rejected`] ring: a flood of them
+//! cannot push the real deliveries out of [`Ring::Main`].
+//!
+//! Keys per app: `log/{app}/seq` and `log/{app}/{0…49}` (main);
+//! `log/{app}/rejected/seq` and `log/{app}/rejected/{0…19}` (rejected). App names have
+//! no `/`, so no app's keys fall in another's.
 
 use serde_json::{json, Value};
 
 use crate::state::{Kv, StoreError};
 
+/// The main log's capacity.
 pub const CAPACITY: u64 = 50;
+/// The capacity of the list of deliveries refused before authentication.
+pub const REJECTED_CAPACITY: u64 = 20;
+
+/// One of an app's two lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ring {
+    /// Every delivery that got past authentication (or failed after it).
+    Main,
+    /// Deliveries refused before they were authenticated.
+    Rejected,
+}
+
+impl Ring {
+    pub fn capacity(self) -> u64 {
+        match self {
+            Ring::Main => CAPACITY,
+            Ring::Rejected => REJECTED_CAPACITY,
+        }
+    }
+
+    /// The prefix of the ring's keys (`log/{app}` or `log/{app}/rejected`).
+    fn prefix(self, app: &str) -> String {
+        match self {
+            Ring::Main => format!("log/{app}"),
+            Ring::Rejected => format!("log/{app}/rejected"),
+        }
+    }
+
+    fn seq_key(self, app: &str) -> String {
+        format!("{}/seq", self.prefix(app))
+    }
+
+    fn slot_key(self, app: &str, slot: i64) -> String {
+        format!("{}/{slot}", self.prefix(app))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -47,30 +95,23 @@ impl Entry {
     }
 }
 
-fn seq_key(app: &str) -> String {
-    format!("log/{app}/seq")
-}
-
-fn slot_key(app: &str, slot: i64) -> String {
-    format!("log/{app}/{slot}")
-}
-
-pub fn append(kv: &dyn Kv, app: &str, entry: Entry) -> Result<(), StoreError> {
-    let seq = kv.increment(&seq_key(app), 1)?;
+pub fn append(kv: &dyn Kv, app: &str, ring: Ring, entry: Entry) -> Result<(), StoreError> {
+    let seq = kv.increment(&ring.seq_key(app), 1)?;
     let mut slot = entry.to_json();
     slot["seq"] = json!(seq);
     let bytes = serde_json::to_vec(&slot).expect("entries serialise");
-    kv.set(&slot_key(app, seq.rem_euclid(CAPACITY as i64)), &bytes)
+    let capacity = ring.capacity() as i64;
+    kv.set(&ring.slot_key(app, seq.rem_euclid(capacity)), &bytes)
 }
 
-/// The entries, newest first.
-pub fn read(kv: &dyn Kv, app: &str) -> Result<Vec<Entry>, StoreError> {
-    if !kv.exists(&seq_key(app))? {
+/// The ring's entries, newest first.
+pub fn read(kv: &dyn Kv, app: &str, ring: Ring) -> Result<Vec<Entry>, StoreError> {
+    if !kv.exists(&ring.seq_key(app))? {
         return Ok(Vec::new());
     }
     let mut slots = Vec::new();
-    for i in 0..CAPACITY as i64 {
-        if let Some(raw) = kv.get(&slot_key(app, i))? {
+    for i in 0..ring.capacity() as i64 {
+        if let Some(raw) = kv.get(&ring.slot_key(app, i))? {
             let Ok(v) = crate::support::json::parse(&raw) else {
                 continue;
             };
@@ -85,12 +126,15 @@ pub fn read(kv: &dyn Kv, app: &str) -> Result<Vec<Entry>, StoreError> {
     Ok(slots.into_iter().map(|(_, e)| e).collect())
 }
 
-/// Forgets the log (when the app is deleted).
+/// Forgets both rings (when the app is deleted).
 pub fn clear(kv: &dyn Kv, app: &str) -> Result<(), StoreError> {
-    for i in 0..CAPACITY as i64 {
-        kv.delete(&slot_key(app, i))?;
+    for ring in [Ring::Main, Ring::Rejected] {
+        for i in 0..ring.capacity() as i64 {
+            kv.delete(&ring.slot_key(app, i))?;
+        }
+        kv.delete(&ring.seq_key(app))?;
     }
-    kv.delete(&seq_key(app))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -114,15 +158,35 @@ mod tests {
     fn keeps_the_last_fifty_newest_first() {
         let kv = MemKv::default();
         for n in 0..120 {
-            append(&kv, "shop", entry(n)).unwrap();
+            append(&kv, "shop", Ring::Main, entry(n)).unwrap();
         }
-        let entries = read(&kv, "shop").unwrap();
+        let entries = read(&kv, "shop", Ring::Main).unwrap();
         assert_eq!(entries.len(), 50);
         assert_eq!(entries[0].id.as_deref(), Some("d119"));
         assert_eq!(entries[49].id.as_deref(), Some("d70"));
         assert!(kv.keys().unwrap().len() <= 51);
-        assert!(read(&kv, "other").unwrap().is_empty());
+        assert!(read(&kv, "other", Ring::Main).unwrap().is_empty());
+        assert!(read(&kv, "shop", Ring::Rejected).unwrap().is_empty());
         clear(&kv, "shop").unwrap();
-        assert!(read(&kv, "shop").unwrap().is_empty());
+        assert!(read(&kv, "shop", Ring::Main).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_rejected_ring_is_bounded_apart_and_cleared_with_the_log() {
+        let kv = MemKv::default();
+        append(&kv, "shop", Ring::Main, entry(0)).unwrap();
+        for n in 1..=70 {
+            append(&kv, "shop", Ring::Rejected, entry(n)).unwrap();
+        }
+        let main = read(&kv, "shop", Ring::Main).unwrap();
+        assert_eq!(main, [entry(0)], "the main log keeps its entry");
+        let rejected = read(&kv, "shop", Ring::Rejected).unwrap();
+        assert_eq!(rejected.len(), 20);
+        assert_eq!(rejected[0].id.as_deref(), Some("d70"));
+        assert_eq!(rejected[19].id.as_deref(), Some("d51"));
+        let keys = kv.keys().unwrap();
+        assert_eq!(keys.len(), 2 + 20 + 1, "{keys:?}");
+        clear(&kv, "shop").unwrap();
+        assert!(kv.keys().unwrap().is_empty(), "{:?}", kv.keys().unwrap());
     }
 }

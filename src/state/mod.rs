@@ -3,7 +3,8 @@
 //! Keys: `app/{name}` and `apps/index` (the sorted app names); `done/{app}/{name}`
 //! (deployed deliveries, under each of their names); `claim/{app}/{name}/{window}`
 //! (claim counters); `ring/{app}/seq` and `ring/{app}/{slot}` (the last 1,000 claims and
-//! what each left); `log/{app}/seq` and `log/{app}/{slot}` (the bounded delivery log).
+//! what each left); `log/{app}/seq` and `log/{app}/{slot}` (the bounded delivery log);
+//! `log/{app}/rejected/seq` and `log/{app}/rejected/{slot}` (refusals before authentication).
 
 pub(crate) mod app;
 pub(crate) mod delivery;

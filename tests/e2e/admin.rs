@@ -212,13 +212,21 @@ async fn the_delivery_log_records_every_delivery_without_secrets() {
         .iter()
         .map(|e| (e["id"].as_str().unwrap(), e["result"].as_str().unwrap()))
         .collect();
+    assert_eq!(summary, [("log-2", "duplicate"), ("log-2", "deployed")]);
+    // the bad signature was refused before authentication: listed apart
+    let rejected = log["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{log}");
     assert_eq!(
-        summary,
-        [
-            ("log-2", "duplicate"),
-            ("log-2", "deployed"),
-            ("log-1", "rejected")
-        ]
+        (
+            &rejected[0]["id"],
+            &rejected[0]["result"],
+            &rejected[0]["reason"]
+        ),
+        (
+            &json!("log-1"),
+            &json!("rejected"),
+            &json!("invalid signature")
+        )
     );
     assert_eq!(entries[1]["platform_status"], 202);
     assert_eq!(entries[1]["provider"], "github");
@@ -236,6 +244,35 @@ async fn the_delivery_log_records_every_delivery_without_secrets() {
     let entries = log["deliveries"].as_array().unwrap();
     assert_eq!(entries.len(), 50, "bounded to the last 50");
     assert_eq!(entries[0]["id"], "many-59");
+}
+
+/// Forged posts cannot push a real delivery out of the log: refusals before
+/// authentication have their own list, bounded to 20.
+#[tokio::test(flavor = "multi_thread")]
+async fn sixty_bad_signatures_after_a_deploy_leave_the_deploy_in_the_log() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let body = fixture("github/push.json");
+    let (status, _) = gw.github("shop", &secret, "push", "real-1", &body).await;
+    assert_eq!(status, 202);
+    for n in 0..60 {
+        let (status, _) = gw
+            .github("shop", "forged", "push", &format!("forged-{n}"), &body)
+            .await;
+        assert_eq!(status, 401);
+    }
+    let (status, log) = gw.admin("GET", "/api/apps/shop/deliveries", None).await;
+    assert_eq!(status, 200);
+    let deliveries = log["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "{log}");
+    assert_eq!(
+        (&deliveries[0]["id"], &deliveries[0]["result"]),
+        (&json!("real-1"), &json!("deployed"))
+    );
+    let rejected = log["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 20, "bounded");
+    assert_eq!(rejected[0]["id"], "forged-59", "newest first");
+    assert!(rejected.iter().all(|e| e["reason"] == "invalid signature"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -448,6 +448,9 @@ async fn gitea_is_detected_despite_its_gogs_and_github_headers() {
         assert!(push.header(extra).is_some(), "the fixture carries {extra}");
     }
     assert_deploys(&gw, "gitea/push", &push, "gitea").await;
+    // Gitea before 1.15 sent `"head_commit": null`: the head is the commit `after` names
+    let old = Delivery::fixture("gitea/push-1.14").signed(&secret);
+    assert_deploys(&gw, "gitea/push-1.14", &old, "gitea").await;
     let call = &gw.platform.requests()[0];
     assert_eq!(
         call.header("idempotency-key"),

@@ -159,6 +159,31 @@ async fn pushes_the_rules_filter_out_are_ignored_without_a_call() {
     assert_eq!(gw.calls(), 0, "ignored deliveries make no call");
 }
 
+/// GitHub always sends `after` and `head_commit` (`null` on a deletion): a push without
+/// one is malformed, neither a deploy nor a branch deletion.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_without_after_or_head_commit_is_a_400() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    for member in ["after", "head_commit"] {
+        let body = fixture_with("github/push.json", |v| {
+            v.as_object_mut().unwrap().remove(member);
+        });
+        let (status, answer) = gw
+            .github("shop", &secret, "push", &format!("no-{member}"), &body)
+            .await;
+        assert_eq!(
+            (status, answer["reason"].as_str()),
+            (
+                400,
+                Some(format!("malformed payload: GitHub push without {member}").as_str())
+            ),
+            "{answer}"
+        );
+    }
+    assert_eq!(gw.calls(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_missing_or_foreign_signatures_are_401() {
     let gw = Gateway::new();

@@ -9,9 +9,18 @@ use super::{create, fixture, github, push, push_with, shop, sign, GITHUB_SECRET}
 const FIXTURE_ID: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 
 fn deliveries(host: &FakeHost) -> Vec<Value> {
+    list(host, "deliveries")
+}
+
+/// The deliveries refused before authentication.
+fn rejected(host: &FakeHost) -> Vec<Value> {
+    list(host, "rejected")
+}
+
+fn list(host: &FakeHost, name: &str) -> Vec<Value> {
     let answer = host.admin("GET", "/api/apps/shop/deliveries", &Value::Null);
     assert_eq!(answer.status(), 200, "{}", answer.text());
-    answer.json()["deliveries"].as_array().unwrap().clone()
+    answer.json()[name].as_array().unwrap().clone()
 }
 
 fn set_status(host: &FakeHost, status: &str) {
@@ -340,7 +349,8 @@ fn a_wrong_image_token_answers_like_an_unknown_app_and_is_logged() {
     );
     assert_eq!(answer.text(), unknown.text());
     assert_eq!(answer.status(), 404);
-    let log = deliveries(&host);
+    assert!(deliveries(&host).is_empty());
+    let log = rejected(&host);
     assert_eq!(log.len(), 1);
     assert_eq!(
         (&log[0]["trigger"], &log[0]["result"], &log[0]["reason"]),
@@ -545,5 +555,5 @@ fn a_body_that_cannot_be_read_is_a_400_and_logged() {
     let answer = super::super::handle(&host, &request, &mut broken);
     assert_eq!(answer.status, 400);
     let reason = "malformed payload: could not read the body: connection reset";
-    assert_eq!(deliveries(&host)[0]["reason"], reason);
+    assert_eq!(rejected(&host)[0]["reason"], reason);
 }

@@ -3,6 +3,8 @@
 
 mod admin;
 mod hooks;
+mod payloads;
+mod rejected;
 mod replays;
 mod store;
 mod trigger;

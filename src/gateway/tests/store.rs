@@ -77,11 +77,14 @@ fn the_claim_is_taken_when_claiming() {
     );
 }
 
-/// The most keys one app can have: its record, the delivery log, the ring, and per ring
-/// slot up to three names, each with a done record and a window counter.
-const BOUND: usize = 1 + 51 + 1 + crate::state::delivery::ring::CAPACITY as usize * (1 + 3 * 2);
+/// The most keys one app can have: its record, the delivery log and its list of
+/// refusals before authentication, the ring, and per ring slot up to three names, each
+/// with a done record and a window counter.
+const BOUND: usize =
+    1 + 51 + 21 + 1 + crate::state::delivery::ring::CAPACITY as usize * (1 + 3 * 2);
 
-/// 10,000 deployed and 1,000 refused deliveries for one app leave at most the bound.
+/// 10,000 deployed and 1,000 refused deliveries (some refused before authentication)
+/// for one app leave at most the bound.
 #[test]
 fn keys_per_app_stay_bounded_through_the_gateway() {
     let host = FakeHost::default();
@@ -101,11 +104,21 @@ fn keys_per_app_stay_bounded_through_the_gateway() {
             );
         let body = body.as_bytes();
         let refused = n % 11 == 10;
-        if refused {
+        let forged = refused && n % 7 == 0;
+        if refused && !forged {
             host.answer(Ok((500, Vec::new())));
         }
-        let answer = super::github(&host, super::GITHUB_SECRET, "push", &format!("d-{n}"), body);
-        let expected = if refused { 502 } else { 202 };
+        let secret = if forged {
+            "not the secret"
+        } else {
+            super::GITHUB_SECRET
+        };
+        let answer = super::github(&host, secret, "push", &format!("d-{n}"), body);
+        let expected = match (refused, forged) {
+            (_, true) => 401,
+            (true, false) => 502,
+            (false, false) => 202,
+        };
         assert_eq!(answer.status(), expected, "{n}: {}", answer.text());
     }
     let keys = shop_keys(&host);
