@@ -9,10 +9,10 @@ use super::route::HookKind;
 use super::rules::{git_rules, image_rules};
 use crate::error::Error;
 use crate::model::{Headers, Provider, Trigger};
-use crate::providers::{self, GitEvent};
+use crate::providers::{self, GitEvent, Push};
 use crate::registries::{self, ImageEvent};
 use crate::state::app::App;
-use crate::state::delivery::{Alias, Dedupe, Delivery};
+use crate::state::delivery::{self, Alias, Dedupe, Delivery};
 use crate::support::crypto::sha256_hex;
 
 /// How the body is encoded.
@@ -80,6 +80,19 @@ fn delivery_from(id: Option<&str>, body: &[u8]) -> Delivery {
     }
 }
 
+/// The push's own name, from its ref and the commits the ref moved between: most
+/// providers do not sign their delivery id, so a captured push resent under a new id is
+/// still the same push. A real second push moves the ref from another `before`.
+fn same_push(push: &Push) -> Option<Alias> {
+    let before = push.before.as_deref()?;
+    let after = &push.head.as_ref()?.id;
+    let name = format!("{}\n{before}\n{after}", push.git_ref);
+    Some(Alias {
+        id: format!("push-{}", sha256_hex(name.as_bytes())),
+        ttl_ms: delivery::BODY_HASH_TTL_MS,
+    })
+}
+
 /// Checks a hook request for `app` (already routed and size-checked), in order:
 /// content type → authentication → enabled → payload → rules. What it learns on the way
 /// (who sent it, which delivery) goes into `facts`, also when a later check fails.
@@ -129,12 +142,15 @@ pub(super) fn check(
                 }
                 GitEvent::Push(push) => match git_rules(app, &push) {
                     Err(why) => Outcome::Ignored(why),
-                    Ok(()) => Outcome::Deploy(DeployEvent {
-                        repository: Some(push.web_url),
-                        branch: Some(app.git.branch.clone()),
-                        commit: push.head,
-                        ..event(Trigger::Git, provider.provider(), delivery)
-                    }),
+                    Ok(()) => {
+                        delivery.aliases.extend(same_push(&push));
+                        Outcome::Deploy(DeployEvent {
+                            repository: Some(push.web_url),
+                            branch: Some(app.git.branch.clone()),
+                            commit: push.head,
+                            ..event(Trigger::Git, provider.provider(), delivery)
+                        })
+                    }
                 },
             })
         }

@@ -115,10 +115,15 @@ fn push(p: &Value) -> Result<Push, Error> {
     if !full_name.is_empty() && canonical != web_url {
         urls.push(canonical);
     }
+    // A new ref has no `old`: its push is named by an empty `before`.
+    let before = str_at(change, "/old/target/hash")
+        .unwrap_or_default()
+        .into();
     Ok(Push {
         git_ref,
         deleted: head.is_none(),
         head,
+        before: Some(before),
         web_url,
         urls,
     })

@@ -22,6 +22,7 @@ use crate::support::secret::Secret;
 /// Every member a GitLab push is read by (below and in [`commit`]).
 const KEYS: &[&str] = &[
     "ref",
+    "before",
     "after",
     "checkout_sha",
     "commits",
@@ -101,6 +102,9 @@ impl GitProvider for GitLab {
                     git_ref: git_ref.into(),
                     deleted: head.is_none(),
                     head,
+                    before: str_at(&p, "/before")
+                        .filter(|b| !b.is_empty())
+                        .map(String::from),
                     web_url: str_at(&p, "/project/web_url").unwrap_or_default().into(),
                     urls: strings_at(
                         &p,

@@ -38,6 +38,10 @@ pub struct Push {
     pub deleted: bool,
     /// The commit the ref now points at; `None` for deletions.
     pub head: Option<Commit>,
+    /// The commit the ref pointed at before the push (all zeros for a new ref), when the
+    /// provider says. With the ref and the head it names the push, whatever the delivery
+    /// id: a real second push moves the ref from another commit.
+    pub before: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,6 +201,9 @@ pub(crate) fn github_style_push(p: &Value, always: &[&str], what: &str) -> Resul
         git_ref: git_ref.into(),
         deleted: head.is_none(),
         head,
+        before: str_at(p, "/before")
+            .filter(|b| !b.is_empty())
+            .map(String::from),
         web_url: str_at(p, "/repository/html_url").unwrap_or_default().into(),
         urls: strings_at(
             p,
@@ -326,6 +333,7 @@ mod tests {
                 "event": "push",
                 "git_ref": p.git_ref,
                 "deleted": p.deleted,
+                "before": p.before,
                 "web_url": p.web_url,
                 "urls": p.urls,
                 "head": p.head.as_ref().map(|c| json!({

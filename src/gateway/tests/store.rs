@@ -71,10 +71,11 @@ fn the_claim_is_taken_when_claiming() {
         .into_iter()
         .filter(|k| k.starts_with("claim/"))
         .collect();
-    assert_eq!(
-        counters,
-        [format!("claim/shop/d-1/{}", arrival / window + 1)]
-    );
+    // The delivery id and the same-push name, both in the next window.
+    assert_eq!(counters.len(), 2, "{counters:?}");
+    let next = format!("/{}", arrival / window + 1);
+    assert!(counters.iter().all(|c| c.ends_with(&next)), "{counters:?}");
+    assert!(counters.contains(&format!("claim/shop/d-1{next}")));
 }
 
 /// The most keys one app can have: its record, the delivery log and its list of
@@ -138,7 +139,16 @@ fn deleting_an_app_removes_all_its_keys() {
         if n % 3 == 1 {
             host.answer(Ok((500, Vec::new())));
         }
-        push(&host, &format!("d-{n}"));
+        // Each a push of its own: the ref moved from another commit.
+        let body = super::push_with(|p| p["before"] = format!("{n:040x}").into());
+        let answer = super::github(
+            &host,
+            super::GITHUB_SECRET,
+            "push",
+            &format!("d-{n}"),
+            &body,
+        );
+        assert_eq!(answer.status(), if n % 3 == 1 { 502 } else { 202 });
     }
     // A claim whose instance died mid-deploy.
     let crashed =
