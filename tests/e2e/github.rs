@@ -72,8 +72,19 @@ async fn redelivery_is_a_duplicate_without_a_second_call() {
         "{answer}"
     );
     assert_eq!(gw.calls(), 1);
-    // a new delivery of the same push is a new deploy
-    let (status, _) = gw.github("shop", &secret, "push", "d-2", &body).await;
+    // the same push under a new delivery id (GitHub does not sign the id) is the same
+    // push: a duplicate too
+    let (status, answer) = gw.github("shop", &secret, "push", "d-2", &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("duplicate")),
+        "{answer}"
+    );
+    assert_eq!(gw.calls(), 1);
+    // another push (the ref moved from another commit) deploys
+    let (status, _) = gw
+        .github("shop", &secret, "push", "d-3", &push_for("d-3"))
+        .await;
     assert_eq!(status, 202);
     assert_eq!(gw.calls(), 2);
 }
@@ -328,6 +339,11 @@ async fn a_platform_answering_before_reading_the_body_is_heard() {
         "{answer}"
     );
     gw.platform.set_status(500);
+    let body = fixture_with("github/push.json", |v| {
+        let message = format!("Ship it @deploy\n\n{}", "Long release notes. ".repeat(1000));
+        v["head_commit"]["message"] = json!(message);
+        v["before"] = json!("1".repeat(40)); // another push
+    });
     let (status, answer) = gw.github("shop", &secret, "push", "early-2", &body).await;
     assert_eq!(
         (status, answer["result"].as_str()),
@@ -526,6 +542,8 @@ async fn deeply_nested_payloads_are_parsed_or_refused_not_crashed() {
     let nested = |pointer: &str, depth: usize| {
         let mut with = push.clone();
         *with.pointer_mut(pointer).unwrap() = Value::from("@nested@");
+        // a push of its own for each shape (the same push would be a duplicate)
+        with["before"] = json!(format!("{depth:020x}{:020x}", pointer.len()));
         let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         serde_json::to_string(&with)
             .unwrap()

@@ -11,12 +11,12 @@ use crate::support::*;
 async fn two_hundred_concurrent_distinct_deliveries_make_two_hundred_calls() {
     let gw = Arc::new(Gateway::new());
     let secret = git_secret(&gw.shop().await);
-    let body = Arc::new(fixture("github/push.json"));
     let tasks: Vec<_> = (0..200)
         .map(|n| {
-            let (gw, body, secret) = (gw.clone(), body.clone(), secret.clone());
+            let (gw, secret) = (gw.clone(), secret.clone());
             tokio::spawn(async move {
-                gw.github("shop", &secret, "push", &format!("dist-{n}"), &body)
+                let id = format!("dist-{n}");
+                gw.github("shop", &secret, "push", &id, &push_for(&id))
                     .await
             })
         })

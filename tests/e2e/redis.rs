@@ -187,11 +187,14 @@ async fn redis_an_app_created_on_one_host_is_served_by_the_other() {
     assert!(exists);
 
     // A signed push through the second host deploys; the first knows it is done.
-    let body = fixture("github/push.json");
     let secret = git_secret(&app);
-    let (status, answer) = b.github("shop", &secret, "push", "shared-1", &body).await;
+    let (status, answer) = b
+        .github("shop", &secret, "push", "shared-1", &push_for("shared-1"))
+        .await;
     assert_eq!((status, result(&answer)), (202, "deployed"), "{answer}");
-    let (status, answer) = a.github("shop", &secret, "push", "shared-1", &body).await;
+    let (status, answer) = a
+        .github("shop", &secret, "push", "shared-1", &push_for("shared-1"))
+        .await;
     assert_eq!((status, result(&answer)), (200, "duplicate"), "{answer}");
     assert_eq!((a.calls(), b.calls()), (0, 1));
     let (_, log) = a.admin("GET", "/api/apps/shop/deliveries", None).await;
@@ -207,6 +210,7 @@ async fn redis_an_app_created_on_one_host_is_served_by_the_other() {
     let (_, rotated) = b
         .admin("POST", "/api/apps/shop/triggers/git/rotate", None)
         .await;
+    let body = push_for("shared-2");
     let (status, _) = a.github("shop", &secret, "push", "shared-2", &body).await;
     assert_eq!(status, 401);
     let (status, _) = a
@@ -264,13 +268,13 @@ async fn redis_two_hundred_distinct_deliveries_across_two_hosts_make_two_hundred
         Arc::new(Gateway::with_redis(&url)),
     );
     let secret = git_secret(&a.shop().await);
-    let body = Arc::new(fixture("github/push.json"));
     let tasks: Vec<_> = (0..200)
         .map(|n| {
             let gw = if n % 2 == 0 { a.clone() } else { b.clone() };
-            let (body, secret) = (body.clone(), secret.clone());
+            let secret = secret.clone();
             tokio::spawn(async move {
-                gw.github("shop", &secret, "push", &format!("dist-{n:03}"), &body)
+                let id = format!("dist-{n:03}");
+                gw.github("shop", &secret, "push", &id, &push_for(&id))
                     .await
             })
         })
@@ -293,8 +297,9 @@ async fn redis_down_answers_503_and_the_retries_deploy_once_it_is_back() {
         Gateway::with_redis(&redis.url()),
     );
     let secret = git_secret(&a.shop().await);
-    let body = fixture("github/push.json");
-    let (status, _) = a.github("shop", &secret, "push", "before", &body).await;
+    let (status, _) = a
+        .github("shop", &secret, "push", "before", &push_for("before"))
+        .await;
     assert_eq!(status, 202);
 
     redis.kill();
@@ -302,7 +307,7 @@ async fn redis_down_answers_503_and_the_retries_deploy_once_it_is_back() {
     for (n, id) in ids.iter().chain(["before".to_string()].iter()).enumerate() {
         let gw = if n % 2 == 0 { &a } else { &b };
         let start = Instant::now();
-        let (status, answer) = gw.github("shop", &secret, "push", id, &body).await;
+        let (status, answer) = gw.github("shop", &secret, "push", id, &push_for(id)).await;
         assert_eq!((status, result(&answer)), (503, "failed"), "{id}: {answer}");
         let reason = answer["reason"].as_str().unwrap();
         assert!(reason.contains("store is unavailable"), "{reason}");
@@ -322,7 +327,7 @@ async fn redis_down_answers_503_and_the_retries_deploy_once_it_is_back() {
     redis.restart();
     for (n, id) in ids.iter().enumerate() {
         let gw = if n % 2 == 0 { &b } else { &a };
-        let (status, answer) = gw.github("shop", &secret, "push", id, &body).await;
+        let (status, answer) = gw.github("shop", &secret, "push", id, &push_for(id)).await;
         assert_eq!(
             (status, result(&answer)),
             (202, "deployed"),
@@ -332,7 +337,7 @@ async fn redis_down_answers_503_and_the_retries_deploy_once_it_is_back() {
     // And a further resend, to either host, is a duplicate.
     for id in ids.iter().chain(["before".to_string()].iter()) {
         for gw in [&a, &b] {
-            let (status, answer) = gw.github("shop", &secret, "push", id, &body).await;
+            let (status, answer) = gw.github("shop", &secret, "push", id, &push_for(id)).await;
             assert_eq!(
                 (status, result(&answer)),
                 (200, "duplicate"),
@@ -346,7 +351,7 @@ async fn redis_down_answers_503_and_the_retries_deploy_once_it_is_back() {
     redis.kill();
     redis.restart();
     for (id, gw) in [("quiet-a", &a), ("quiet-b", &b)] {
-        let (status, answer) = gw.github("shop", &secret, "push", id, &body).await;
+        let (status, answer) = gw.github("shop", &secret, "push", id, &push_for(id)).await;
         assert_eq!(
             (status, result(&answer)),
             (202, "deployed"),
@@ -369,12 +374,11 @@ async fn redis_that_stops_answering_gets_503_within_the_timeout_not_a_hang() {
         Gateway::with_redis(&redis.url()),
     );
     let secret = git_secret(&a.shop().await);
-    let body = fixture("github/push.json");
 
     redis.signal("-STOP");
     for (id, gw) in [("frozen-a", &a), ("frozen-b", &b)] {
         let start = Instant::now();
-        let (status, answer) = gw.github("shop", &secret, "push", id, &body).await;
+        let (status, answer) = gw.github("shop", &secret, "push", id, &push_for(id)).await;
         let took = start.elapsed();
         assert_eq!((status, result(&answer)), (503, "failed"), "{id}: {answer}");
         // One store operation times out (2 s), and the component gives up at once.
@@ -385,7 +389,7 @@ async fn redis_that_stops_answering_gets_503_within_the_timeout_not_a_hang() {
 
     redis.signal("-CONT");
     for (id, gw) in [("frozen-a", &b), ("frozen-b", &a)] {
-        let (status, answer) = gw.github("shop", &secret, "push", id, &body).await;
+        let (status, answer) = gw.github("shop", &secret, "push", id, &push_for(id)).await;
         assert_eq!(
             (status, result(&answer)),
             (202, "deployed"),

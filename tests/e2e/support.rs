@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use autodeploy_host::{FakePlatform, Host, HostBuilder, Runtime};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token-3f9a";
 pub const PLATFORM_URL: &str = "https://console.example.com";
@@ -216,6 +216,19 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 pub fn fixture(path: &str) -> Vec<u8> {
     let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// The fixture push `github/push.json` as if its ref had moved from a commit named after
+/// `delivery`: the same bytes but for `before`, and a push of its own for each delivery
+/// id (the same push under another id is a duplicate for 10 minutes), so retries of one
+/// id send the same push.
+pub fn push_for(delivery: &str) -> Vec<u8> {
+    let push = String::from_utf8(fixture("github/push.json")).unwrap();
+    let before = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+    assert!(push.contains(before));
+    let digest = Sha256::digest(delivery.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    push.replace(before, &hex[..40]).into_bytes()
 }
 
 /// A fixture with JSON edits applied.
