@@ -89,6 +89,9 @@ curl -fsS -X PUT "http://127.0.0.1:$HOST_PORT/api/apps/shop" \
 ours="http://127.0.0.1:$HOST_PORT/hooks/shop/git"
 peer="http://127.0.0.1:$PEER_PORT/hooks/shop"
 : >"$work/load.txt"
+# What wrk signs with: the fixed signature, or in "unique" mode the secret (hook.lua
+# then sends a push of its own, signed anew, with every request).
+wrk_key() { if [ "$2" = unique ]; then echo "$SECRET"; else echo "$1"; fi; }
 # scenario name, body file, signature, delivery mode
 scenarios=(
   "invalid_signature push.json $SIG_BAD fixed"
@@ -108,7 +111,7 @@ for s in "${scenarios[@]}"; do
     echo "== wrk $name $server (first answer $answer: $snippet)" >&2
     t0=$(ticks "$pid")
     line=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
-      -s "$here/load/hook.lua" "$url" -- "$work/$body" "$sig" "$mode" "$name-$server-$$" \
+      -s "$here/load/hook.lua" "$url" -- "$work/$body" "$(wrk_key "$sig" "$mode")" "$mode" "$name-$server-$$" \
       | tee -a "$work/load.txt" | grep '^RESULT\|Non-2xx' | tr '\n' ' ')
     cpu=$(cpu_per_request "$t0" "$(ticks "$pid")" "$line")
     echo "SCENARIO $name $server status=$answer answer=\"$snippet\" $line $cpu" | tee -a "$work/load.txt" >&2
@@ -119,7 +122,7 @@ for s in "${scenarios[@]}"; do
   pace=$(awk -v c="$CONNS" -v r="$peak" 'BEGIN { p = int(c * 1000 * 2 / r + 0.999); print (p < 1 ? 1 : p) }')
   from=$(($(wc -l <"$work/host.log") + 1))
   line=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
-    -s "$here/load/paced.lua" "$ours" -- "$work/$body" "$sig" "$mode" "$name-half-$$" "$pace" \
+    -s "$here/load/paced.lua" "$ours" -- "$work/$body" "$(wrk_key "$sig" "$mode")" "$mode" "$name-half-$$" "$pace" \
     | tee -a "$work/load.txt" | grep '^RESULT' | tr '\n' ' ')
   sleep 1 # the host's log writer catches up
   tail -n +"$from" "$work/host.log" | grep '^\[host\] POST /hooks/' >"$work/half-$name.log" || true

@@ -68,6 +68,18 @@ pub fn github_push() -> Vec<u8> {
     fixture("github/push.json")
 }
 
+/// The fixture push's `before`: replaced to make each deploy a push of its own.
+pub const PUSH_BEFORE: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+
+/// The GitHub push fixture moved from another commit (`before` = `n` in 40 hex digits):
+/// the same bytes but for those 40, and a push of its own, so it deploys (the same push
+/// under a new delivery id is a duplicate).
+pub fn github_push_from(n: u64) -> Vec<u8> {
+    let push = String::from_utf8(github_push()).unwrap();
+    assert!(push.contains(PUSH_BEFORE));
+    push.replace(PUSH_BEFORE, &format!("{n:040x}")).into_bytes()
+}
+
 /// The GitHub push fixture on another branch (valid, but ignored).
 pub fn github_push_other_branch() -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&github_push()).unwrap();

@@ -8,7 +8,7 @@
 //! - `POST /hooks/shop/git` with a wrong signature → 401: the cheapest hook (the store
 //!   is read and the delivery log written, no platform call);
 //! - `send POST git push → deploy`: the whole webhook path in process (in-memory store,
-//!   a fake platform answering 202, a new delivery id per request).
+//!   a fake platform answering 202, a new push and delivery id per request).
 //!
 //! Usage: `component [COMPONENT] [ITERATIONS]`; prints a Markdown table.
 
@@ -124,10 +124,12 @@ async fn main() -> anyhow::Result<()> {
     let mut deploy = Vec::with_capacity(n);
     for i in 0..n + warm {
         let mut rq = http::Request::post("/hooks/shop/git").header("host", "hooks.example.com");
+        // A push of its own each time, signed before the clock starts.
+        let body = b::github_push_from(i as u64);
         for (k, v) in b::github_headers(&body, b::GIT_SECRET, &format!("bench-{i}")) {
             rq = rq.header(k, v);
         }
-        let rq = rq.body(body.clone())?;
+        let rq = rq.body(body)?;
         let t = Instant::now();
         let r = host.send(rq).await?;
         let e = t.elapsed();
