@@ -359,7 +359,12 @@ async fn no_secret_reaches_a_hook_answer_or_the_log() {
 /// is a compare-and-swap through `wasi:keyvalue/atomics`), and every report lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_status_updates_never_undo_a_rotation() {
-    let gw = std::sync::Arc::new(Gateway::new());
+    // Every store call takes 5 ms, so reads and writes of the app interleave.
+    let store = std::sync::Arc::new(autodeploy_host::MemoryBackend::new());
+    let gw = std::sync::Arc::new(Gateway::with_store(
+        store,
+        std::time::Duration::from_millis(5),
+    ));
     gw.shop().await;
     for round in 0..5 {
         let mut reports = Vec::new();

@@ -13,5 +13,6 @@ mod rainbond;
 mod redis;
 mod runtime_host;
 mod slow_clients;
+mod slow_store;
 mod support;
 mod world;

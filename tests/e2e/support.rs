@@ -2,6 +2,7 @@
 //! per test.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use autodeploy_host::{FakePlatform, Host, HostBuilder, Runtime};
 use hmac::{Hmac, Mac};
@@ -60,6 +61,15 @@ impl Gateway {
     /// as the instances of a Spin app on several nodes do.
     pub fn with_redis(url: &str) -> Gateway {
         Gateway::build(&[], |b| b.kv_redis(url))
+    }
+
+    /// A gateway on `store` (shared with other gateways, as instances share Spin's
+    /// store), each of whose calls waits `delay` first: a slow store.
+    pub fn with_store(
+        store: std::sync::Arc<dyn autodeploy_host::KvBackend>,
+        delay: Duration,
+    ) -> Gateway {
+        Gateway::build(&[], |b| b.kv_backend(store).kv_delay(delay))
     }
 
     /// A gateway around a host built by the caller (one that calls a real platform, say):
