@@ -66,7 +66,8 @@ p(f"Same machine, same run, same `wrk` script (`bench/load/hook.lua`): {threads}
   "(`bench/load/hooks.json.tmpl`). Deploy: autodeploy calls a quiet stub platform on "
   "loopback (`stub_platform`, answers 202) and answers 202 after it; webhook runs "
   "`/bin/true` and waits for it (`include-command-output-in-response`). On the deploy "
-  "path every request has a new `X-GitHub-Delivery` (autodeploy de-duplicates by it). "
+  "path every request is a push of its own, signed anew: a new `X-GitHub-Delivery` and a "
+  "new `before` of the same length (autodeploy de-duplicates by both). "
   "autodeploy's store is the host's in-memory one. The client, the servers and the stub "
   "share the machine's cores.")
 p()
