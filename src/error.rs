@@ -16,6 +16,8 @@ pub enum Error {
     AppNotFound(String),
     /// 404: an admin trigger action other than enable, disable and rotate.
     UnknownAction,
+    /// 404: a redeploy of a delivery that is not among the app's recent deployed ones.
+    DeliveryNotFound,
     /// 413: the body is over the route's limit.
     PayloadTooLarge { limit: usize },
     /// 415: neither JSON nor form-encoded.
@@ -69,7 +71,10 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::MethodNotAllowed | Error::MethodNotAllowedOn { .. } => 405,
-            Error::NotFound | Error::AppNotFound(_) | Error::UnknownAction => 404,
+            Error::NotFound
+            | Error::AppNotFound(_)
+            | Error::UnknownAction
+            | Error::DeliveryNotFound => 404,
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedMediaType(_) => 415,
             Error::Unauthorized(_) => 401,
@@ -106,6 +111,11 @@ impl Error {
             Error::NotFound => "not found".into(),
             Error::AppNotFound(name) => format!("app {name} not found"),
             Error::UnknownAction => "unknown action: use enable, disable or rotate".into(),
+            Error::DeliveryNotFound => format!(
+                "no deployed delivery of this id among the app's last {} deliveries: only a \
+                 delivery that deployed can be redeployed",
+                crate::state::log::CAPACITY
+            ),
             Error::PayloadTooLarge { limit } => {
                 format!("payload too large: the limit is {limit} bytes")
             }

@@ -1,14 +1,17 @@
 //! Small shared vocabulary: triggers, providers, headers, requests.
 
-/// Which of an app's three triggers a delivery came through.
+/// Which of an app's three triggers a delivery came through, or `Manual`: a deploy the
+/// admin API asked for ("Deploy now", "Redeploy"), which has no switch or secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trigger {
     Git,
     Image,
     Api,
+    Manual,
 }
 
 impl Trigger {
+    /// The triggers an app switches on and off (`Manual` is not one).
     pub const ALL: [Trigger; 3] = [Trigger::Git, Trigger::Image, Trigger::Api];
 
     pub fn as_str(self) -> &'static str {
@@ -16,6 +19,7 @@ impl Trigger {
             Trigger::Git => "git",
             Trigger::Image => "image",
             Trigger::Api => "api",
+            Trigger::Manual => "manual",
         }
     }
 
@@ -40,6 +44,8 @@ pub enum Provider {
     Ghcr,
     Acr,
     Api,
+    /// The admin API ("Deploy now", "Redeploy").
+    Manual,
 }
 
 impl Provider {
@@ -58,6 +64,7 @@ impl Provider {
             Provider::Ghcr => "ghcr",
             Provider::Acr => "acr",
             Provider::Api => "api",
+            Provider::Manual => "manual",
         }
     }
 }

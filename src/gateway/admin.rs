@@ -1,10 +1,11 @@
-//! The admin API: apps, trigger switches, secret rotation, status and the delivery log.
+//! The admin API: apps, trigger switches, secret rotation, status, the delivery log, and
+//! deploys it asks for ("Deploy now", "Redeploy": `manual.rs`).
 //! JSON in and out; every route needs `Authorization: Bearer <admin_token>`. Errors
 //! answer `{"error", "field"}` with the status [`Error`] maps them to.
 
 use serde_json::json;
 
-use super::{public_base, read_limited, Host, ReadBody, Request, Response};
+use super::{manual, public_base, read_limited, Host, ReadBody, Request, Response};
 use crate::error::Error;
 use crate::model::Trigger;
 use crate::state::app::{self, valid_app_name, App};
@@ -92,6 +93,17 @@ fn route(
                                         "rejected": list(log::Ring::Rejected)?});
                     Ok(Response::json(200, &answer))
                 }
+                (["deploy"], "POST") => {
+                    let started = host.now_ms();
+                    let app = existing(kv, name)?;
+                    let body = read_limited(req, BODY_LIMIT, read_body)?;
+                    manual::deploy_now(host, req, kv, &app, &body, started)
+                }
+                (["deliveries", id, "redeploy"], "POST") => {
+                    let started = host.now_ms();
+                    let app = existing(kv, name)?;
+                    manual::redeploy(host, req, kv, &app, id, started)
+                }
                 (["triggers", trigger, action], "POST") => {
                     let trigger = Trigger::parse(trigger)
                         .ok_or_else(|| Error::field("trigger", "must be git, image or api"))?;
@@ -108,9 +120,12 @@ fn route(
                     })?;
                     Ok(Response::json(200, &app.view(&public_base(host, req))))
                 }
-                ([], _) | (["status"], _) | (["deliveries"], _) | (["triggers", _, _], _) => {
-                    Err(not_allowed())
-                }
+                ([], _)
+                | (["status"], _)
+                | (["deliveries"], _)
+                | (["deploy"], _)
+                | (["deliveries", _, "redeploy"], _)
+                | (["triggers", _, _], _) => Err(not_allowed()),
                 _ => Err(Error::NotFound),
             }
         }

@@ -68,7 +68,7 @@ pub(super) fn json_payload(kind: BodyKind, body: &[u8]) -> Result<Cow<'_, [u8]>,
 const MAX_ID_LEN: usize = 128;
 
 /// A delivery named by the sender's id (`None`: the body hash names it).
-fn delivery_from(id: Option<&str>, body: &[u8]) -> Delivery {
+pub(super) fn delivery_from(id: Option<&str>, body: &[u8]) -> Delivery {
     match id {
         Some(id)
             if id.len() <= MAX_ID_LEN && id.bytes().all(|c| c.is_ascii_graphic() && c != b'/') =>

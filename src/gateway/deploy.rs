@@ -62,6 +62,59 @@ pub struct DeployEvent {
     pub received_at_ms: u64,
 }
 
+/// The longest commit message a delivery log entry keeps for a redeploy (cut at a
+/// character boundary).
+pub const KEPT_MESSAGE_BYTES: usize = 4096;
+
+impl DeployEvent {
+    /// What the delivery log keeps of a deployed event, for a redeploy: the deploy body's
+    /// members that name what was deployed (no secret; the message cut to
+    /// [`KEPT_MESSAGE_BYTES`]).
+    pub fn kept(&self) -> Value {
+        json!({
+            "repository": self.repository,
+            "branch": self.branch,
+            "commit": self.commit.as_ref().map(|c| json!({
+                "id": c.id,
+                "message": crate::support::text::cut(&c.message, KEPT_MESSAGE_BYTES),
+                "author": c.author,
+            })),
+            "image": self.image.as_ref().map(|i| json!({
+                "repository": i.repository, "tag": i.tag, "digest": i.digest,
+            })),
+        })
+    }
+
+    /// A manual deploy (trigger and provider `manual`) of what [`kept`](Self::kept) wrote.
+    pub fn manual_from_kept(kept: &Value, delivery: String, received_at_ms: u64) -> DeployEvent {
+        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+        DeployEvent {
+            trigger: Trigger::Manual,
+            provider: Provider::Manual,
+            delivery,
+            repository: s(kept, "repository"),
+            branch: s(kept, "branch"),
+            commit: kept
+                .get("commit")
+                .filter(|c| c.is_object())
+                .map(|c| Commit {
+                    id: s(c, "id").unwrap_or_default(),
+                    message: s(c, "message").unwrap_or_default(),
+                    author: s(c, "author").unwrap_or_default(),
+                }),
+            image: kept
+                .get("image")
+                .filter(|i| i.is_object())
+                .map(|i| ImageInfo {
+                    repository: s(i, "repository").unwrap_or_default(),
+                    tag: s(i, "tag").unwrap_or_default(),
+                    digest: s(i, "digest"),
+                }),
+            received_at_ms,
+        }
+    }
+}
+
 /// Builds the deploy call for `event` to `app`'s deploy target.
 pub fn build_request(app: &App, platform: &PlatformConfig, event: &DeployEvent) -> OutboundRequest {
     let mut headers = vec![

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde_json::json;
 
-use super::deploy::{interpret_answer, PlatformConfig};
+use super::deploy::{interpret_answer, DeployEvent, PlatformConfig};
 use super::pipeline::{self, Outcome, Steps};
 use super::{
     read_limited, Host, ReadBody, Request, Response, DEPLOY_DEADLINE_MS, PLATFORM_TIMEOUT,
@@ -19,7 +19,7 @@ use crate::state::log::{self, Entry, Ring};
 use crate::state::Kv;
 
 /// How a delivery ended: the platform's status for a deploy.
-type Ended = Result<Outcome<u16>, Error>;
+pub(super) type Ended = Result<Outcome<u16>, Error>;
 
 /// The pipeline's steps for a request over HTTP.
 struct Http<'a, 'r> {
@@ -124,12 +124,18 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         trigger: eval.trigger.map_or("-", Trigger::as_str),
         started,
     };
-    log.write(eval.facts.provider.map(Provider::as_str), id, ring, &ended);
+    log.write(
+        eval.facts.provider.map(Provider::as_str),
+        id,
+        ring,
+        &ended,
+        eval.facts.event.as_ref(),
+    );
     answer(&ended, Some(&app.name), id)
 }
 
 /// The one deploy call: `Ok` with the platform's status when it accepted the deploy.
-fn deploy(host: &dyn Host, app: &App, call: &OutboundRequest) -> Result<u16, Error> {
+pub(super) fn deploy(host: &dyn Host, app: &App, call: &OutboundRequest) -> Result<u16, Error> {
     let (status, body) = host
         .send(call, PLATFORM_TIMEOUT)
         .map_err(|why| Error::Platform { why, status: None })?;
@@ -139,7 +145,7 @@ fn deploy(host: &dyn Host, app: &App, call: &OutboundRequest) -> Result<u16, Err
 
 /// After a deploy, the delivery is recorded as done; after anything else, the claim is
 /// released so that a retry may deploy.
-fn end_claim(
+pub(super) fn end_claim(
     host: &dyn Host,
     kv: &dyn Kv,
     app: &str,
@@ -204,7 +210,7 @@ fn platform_status(ended: &Ended) -> Option<u16> {
 
 /// The answer: `{"result", "reason", "app", "delivery"}`. A 404 names no app: an
 /// unknown app and a wrong image token look the same.
-fn answer(ended: &Ended, app: Option<&str>, delivery: Option<&str>) -> Response {
+pub(super) fn answer(ended: &Ended, app: Option<&str>, delivery: Option<&str>) -> Response {
     let app = match ended {
         Err(Error::NotFound | Error::MethodNotAllowed) => None,
         _ => app,
@@ -221,16 +227,25 @@ fn answer(ended: &Ended, app: Option<&str>, delivery: Option<&str>) -> Response 
 }
 
 /// Where a delivery to a known app is recorded: the delivery log and the operator's log.
-struct DeliveryLog<'a> {
-    host: &'a dyn Host,
-    kv: &'a dyn Kv,
-    app: &'a str,
-    trigger: &'static str,
-    started: u64,
+pub(super) struct DeliveryLog<'a> {
+    pub(super) host: &'a dyn Host,
+    pub(super) kv: &'a dyn Kv,
+    pub(super) app: &'a str,
+    pub(super) trigger: &'static str,
+    pub(super) started: u64,
 }
 
 impl DeliveryLog<'_> {
-    fn write(&self, provider: Option<&str>, id: Option<&str>, ring: Ring, ended: &Ended) {
+    /// Writes the operator's line and the delivery log's entry; a deployed delivery's
+    /// entry keeps what was deployed (`event`), for a redeploy.
+    pub(super) fn write(
+        &self,
+        provider: Option<&str>,
+        id: Option<&str>,
+        ring: Ring,
+        ended: &Ended,
+        event: Option<&DeployEvent>,
+    ) {
         let (host, app, trigger) = (self.host, self.app, self.trigger);
         let detail = match ended {
             Err(error) => error.detail(),
@@ -254,6 +269,10 @@ impl DeliveryLog<'_> {
             result: result(ended).into(),
             reason: reason(ended),
             platform_status: platform_status(ended),
+            event: match ended {
+                Ok(Outcome::Deploy(_)) => event.map(DeployEvent::kept),
+                _ => None,
+            },
         };
         if let Err(e) = log::append(self.kv, app, ring, entry) {
             host.log(&format!("app={app} delivery log not written: {}", e.0));

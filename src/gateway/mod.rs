@@ -10,6 +10,7 @@ mod admin;
 mod checks;
 mod deploy;
 mod hooks;
+mod manual;
 mod pipeline;
 mod route;
 mod rules;

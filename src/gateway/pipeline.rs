@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use super::checks;
-use super::deploy::{build_request, PlatformConfig};
+use super::deploy::{build_request, DeployEvent, PlatformConfig};
 use super::route::{parse_route, HookKind};
 use super::rules::status_gate;
 use crate::error::Error;
@@ -56,6 +56,9 @@ pub struct Facts {
     /// The signature, token or secret was verified: a refusal before that goes to the
     /// delivery log's list of unauthenticated rejections.
     pub authenticated: bool,
+    /// The event to deploy, once the checks decided on a deploy (the log keeps it for a
+    /// redeploy).
+    pub event: Option<DeployEvent>,
 }
 
 /// One request through the pipeline.
@@ -151,5 +154,7 @@ fn decide<'p, 'b>(
     }
     status_gate(app)?;
     let platform = steps.platform()?;
-    Ok(Outcome::Deploy(build_request(app, &platform, &event)))
+    let call = build_request(app, &platform, &event);
+    eval.facts.event = Some(event);
+    Ok(Outcome::Deploy(call))
 }

@@ -68,9 +68,13 @@ pub struct Entry {
     pub result: String,
     pub reason: String,
     pub platform_status: Option<u16>,
+    /// For a deployed delivery, what was deployed (`DeployEvent::kept`: repository,
+    /// branch, commit, image), kept for a redeploy.
+    pub event: Option<Value>,
 }
 
 impl Entry {
+    /// The entry as the deliveries answer shows it (the kept event is for redeploys).
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id, "at": self.at, "trigger": self.trigger, "provider": self.provider,
@@ -91,6 +95,7 @@ impl Entry {
                 .get("platform_status")
                 .and_then(Value::as_u64)
                 .and_then(|n| u16::try_from(n).ok()),
+            event: v.get("event").filter(|e| e.is_object()).cloned(),
         })
     }
 }
@@ -99,6 +104,9 @@ pub fn append(kv: &dyn Kv, app: &str, ring: Ring, entry: Entry) -> Result<(), St
     let seq = kv.increment(&ring.seq_key(app), 1)?;
     let mut slot = entry.to_json();
     slot["seq"] = json!(seq);
+    if let Some(event) = entry.event {
+        slot["event"] = event;
+    }
     let bytes = serde_json::to_vec(&slot).expect("entries serialise");
     let capacity = ring.capacity() as i64;
     kv.set(&ring.slot_key(app, seq.rem_euclid(capacity)), &bytes)
@@ -151,6 +159,7 @@ mod tests {
             result: "deployed".into(),
             reason: "ok".into(),
             platform_status: Some(202),
+            event: None,
         }
     }
 

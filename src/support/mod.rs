@@ -3,4 +3,5 @@
 pub mod crypto;
 pub mod json;
 pub mod secret;
+pub mod text;
 pub mod time;

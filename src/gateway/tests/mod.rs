@@ -3,6 +3,7 @@
 
 mod admin;
 mod hooks;
+mod manual;
 mod payloads;
 mod rejected;
 mod replays;

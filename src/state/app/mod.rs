@@ -146,6 +146,7 @@ impl App {
             Trigger::Git => self.git.enabled,
             Trigger::Image => self.image.enabled,
             Trigger::Api => self.api.enabled,
+            Trigger::Manual => true,
         }
     }
 
@@ -163,6 +164,7 @@ impl App {
                 self.image.enabled = on
             }
             Trigger::Api => self.api.enabled = on,
+            Trigger::Manual => return Err(Error::field("trigger", "must be git, image or api")),
         }
         Ok(())
     }
@@ -174,6 +176,7 @@ impl App {
             Trigger::Git => self.git.secret = fresh,
             Trigger::Image => self.image.token = fresh,
             Trigger::Api => self.api.secret_key = fresh,
+            Trigger::Manual => {}
         }
     }
 
