@@ -423,3 +423,88 @@ async fn the_app_list_pages() {
     assert_eq!(names(&second), ["c"]);
     assert_eq!(second["next"], Value::Null);
 }
+
+/// "Deploy now" and "Redeploy" through the component: manual deliveries with their own
+/// ids, the caller's `Idempotency-Key` honoured, what a push deployed sent again.
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_now_and_redeploy() {
+    let gw = Gateway::new();
+    let secret = git_secret(&gw.shop().await);
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("idempotency-key", "console-7"),
+    ];
+    let body = br#"{"branch": "release/2", "commit": "9fceb02"}"#;
+    let (status, answer) = gw
+        .call("POST", "/api/apps/shop/deploy", &headers, body)
+        .await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (202, Some("deployed")),
+        "{answer}"
+    );
+    assert_eq!(answer["delivery"], "console-7");
+    let (status, answer) = gw
+        .call("POST", "/api/apps/shop/deploy", &headers, body)
+        .await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("duplicate")),
+        "{answer}"
+    );
+    let calls = gw.platform.requests();
+    assert_eq!(calls.len(), 1);
+    let sent: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(
+        (
+            &sent["trigger"],
+            &sent["provider"],
+            &sent["branch"],
+            &sent["commit"]["id"]
+        ),
+        (
+            &json!("manual"),
+            &json!("manual"),
+            &json!("release/2"),
+            &json!("9fceb02")
+        )
+    );
+    assert_eq!(calls[0].header("idempotency-key"), Some("console-7"));
+
+    let push = push_for("d-1");
+    let (status, _) = gw.github("shop", &secret, "push", "d-1", &push).await;
+    assert_eq!(status, 202);
+    // GitHub's Redeliver reuses the id: a duplicate. Redeploy deploys it again.
+    let (status, _) = gw.github("shop", &secret, "push", "d-1", &push).await;
+    assert_eq!(status, 200);
+    let (status, answer) = gw
+        .admin("POST", "/api/apps/shop/deliveries/d-1/redeploy", None)
+        .await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (202, Some("deployed")),
+        "{answer}"
+    );
+    let calls = gw.platform.requests();
+    assert_eq!(calls.len(), 3);
+    let pushed: Value = serde_json::from_slice(&calls[1].body).unwrap();
+    let again: Value = serde_json::from_slice(&calls[2].body).unwrap();
+    for member in ["repository", "branch", "commit"] {
+        assert_eq!(again[member], pushed[member], "{member}");
+    }
+    assert_eq!(again["trigger"], "manual");
+    let (status, _) = gw
+        .admin("POST", "/api/apps/shop/deliveries/unknown/redeploy", None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, log) = gw.admin("GET", "/api/apps/shop/deliveries", None).await;
+    let triggers: Vec<&str> = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggers, ["manual", "git", "git", "manual", "manual"]);
+}
