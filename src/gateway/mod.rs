@@ -8,6 +8,7 @@
 
 mod admin;
 mod checks;
+mod console;
 mod deploy;
 mod hooks;
 mod manual;
@@ -111,6 +112,9 @@ pub fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) -> Respon
     }
     if path.starts_with("/hooks/") {
         return hooks::handle(host, req, read_body);
+    }
+    if let Some(response) = console::handle(req, path) {
+        return response;
     }
     Response::json(
         404,

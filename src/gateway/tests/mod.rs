@@ -2,6 +2,7 @@
 //! trigger export, in milliseconds and without the component.
 
 mod admin;
+mod console;
 mod hooks;
 mod manual;
 mod payloads;
