@@ -94,11 +94,16 @@ fn accepts_gzip(header: &str) -> bool {
     header.split(',').any(|item| {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or_default().trim();
+        // `q=0` (also `0.`, `0.0`, … `0.000`) refuses; read as text, not as a float,
+        // which would bring float parsing into the component.
         let refused = parts.any(|p| {
-            p.trim()
-                .strip_prefix("q=")
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .is_some_and(|q| q == 0.0)
+            p.trim().strip_prefix("q=").is_some_and(|q| {
+                let q = q.trim();
+                q.starts_with('0')
+                    && q.len() <= 5
+                    && q[1..].trim_start_matches('.').bytes().all(|b| b == b'0')
+                    && q[1..].matches('.').count() <= 1
+            })
         });
         (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
     })
@@ -137,6 +142,9 @@ mod tests {
         assert!(!accepts_gzip(""));
         assert!(!accepts_gzip("br"));
         assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("gzip; q=0.000"));
+        assert!(accepts_gzip("gzip;q=0.5"));
+        assert!(accepts_gzip("gzip;q=0.001"));
         assert!(!accepts_gzip("identity"));
     }
 }
