@@ -31,7 +31,7 @@ run: build
 ## throwaway Redis for the shared-store tests (installed from Debian packages when missing;
 ## stopped afterwards, pass or fail).
 test: component
-	scripts/with-redis.sh cargo test --workspace
+	scripts/with-redis.sh scripts/with-browser.sh cargo test --workspace
 
 ## Benchmarks (not part of `make test`): core micro-benchmarks, the component in
 ## runtime-host, and a load test against adnanh/webhook; writes bench/results.md.

@@ -30,7 +30,8 @@ use crate::limits::ServerLimits;
 use crate::logs::{cut, ACCESS_LOG_PREFIX};
 
 /// The routes the component serves (printed on start).
-pub const ROUTES: [&str; 5] = [
+pub const ROUTES: [&str; 6] = [
+    "/ (the console)",
     "/api/apps/{app}",
     "/hooks/{app}/git",
     "/hooks/{app}/image/{token}",

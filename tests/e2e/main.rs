@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod console;
 mod git_providers;
 mod github;
 mod images;

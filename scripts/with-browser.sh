@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs a command with a headless browser to drive: scripts/with-browser.sh cargo test …
+#
+# Installs Debian's chromium and chromium-driver when either is missing, starts
+# chromedriver on a free loopback port, passes its URL to the command in
+# AUTODEPLOY_TEST_WEBDRIVER=http://127.0.0.1:<port>, and stops it when the command ends,
+# whatever its outcome (exit status: the command's).
+set -euo pipefail
+
+say() { echo "with-browser: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+[ $# -gt 0 ] || die "usage: scripts/with-browser.sh COMMAND [ARG]..."
+
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 ||
+    die "chromium and chromedriver are not installed and there is no apt-get to install them: install them (apt-get install chromium chromium-driver) and run again"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 ||
+      die "installing chromium needs root: run 'sudo apt-get install -y chromium chromium-driver' and run again"
+    sudo=sudo
+  fi
+  say "chromium or chromedriver is missing: installing the Debian packages chromium and chromium-driver"
+  if ! { $sudo apt-get update -q >&2 &&
+         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium chromium-driver >&2; }; then
+    die "could not install chromium with apt-get: install it by hand (apt-get install chromium chromium-driver) and run again"
+  fi
+  command -v chromedriver >/dev/null 2>&1 || die "chromedriver is still not on PATH after installing it"
+fi
+
+dir="$(mktemp -d "${TMPDIR:-/tmp}/autodeploy-browser.XXXXXX")"
+pid=""
+stop() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# chromedriver answers GET /status once it is up. (In a subshell: a write to a port that
+# is not listening yet must not take the script down with SIGPIPE.)
+ready() {
+  local reply
+  reply=$( { exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+             printf 'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3 &&
+             read -r -t 2 line <&3 && echo "$line"; } 2>/dev/null ) || return 1
+  [[ "$reply" == HTTP/1.?\ 200* ]]
+}
+
+port=""
+for _ in 1 2 3 4 5; do
+  candidate=$((20000 + RANDOM % 40000))
+  if { exec 3<>"/dev/tcp/127.0.0.1/$candidate"; } 2>/dev/null; then
+    exec 3>&-
+    continue
+  fi
+  chromedriver --port="$candidate" --allowed-ips=127.0.0.1 >"$dir/chromedriver.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    if ready "$candidate"; then port=$candidate; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$port" ] && break
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=""
+done
+[ -n "$port" ] || die "chromedriver did not start: $(tail -n 5 "$dir/chromedriver.log" 2>/dev/null)"
+say "chromedriver $(chromedriver --version | awk '{print $2}') pid $pid at http://127.0.0.1:$port"
+
+status=0
+AUTODEPLOY_TEST_WEBDRIVER="http://127.0.0.1:$port" "$@" || status=$?
+exit "$status"
