@@ -45,6 +45,12 @@ function toast(message) {
   toast.timer = setTimeout(() => { box.className = ""; }, 4000);
 }
 
+// A fresh Idempotency-Key (crypto.getRandomValues works on plain http too, where
+// crypto.randomUUID does not exist).
+function newKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function token() {
   return sessionStorage.getItem(TOKEN);
 }
@@ -259,7 +265,7 @@ function header(app) {
     type: "button", className: "primary", text: t("deployNow"),
     onclick: async () => {
       deploy.disabled = true;
-      const answer = await api("POST", `/api/apps/${encodeURIComponent(app.name)}/deploy`, undefined, { "idempotency-key": crypto.randomUUID() }).finally(() => { deploy.disabled = false; });
+      const answer = await api("POST", `/api/apps/${encodeURIComponent(app.name)}/deploy`, undefined, { "idempotency-key": newKey() }).finally(() => { deploy.disabled = false; });
       toast(`${answer.body?.result ?? answer.status}: ${answer.body?.reason ?? answer.body?.error ?? ""}`);
     },
   });
@@ -385,7 +391,7 @@ function deliveryTable(app, list, refresh) {
     h("td", {}, d.result === "deployed" && d.id ? h("button", {
       type: "button", text: t("redeploy"),
       onclick: async () => {
-        const answer = await api("POST", `/api/apps/${encodeURIComponent(app.name)}/deliveries/${encodeURIComponent(d.id)}/redeploy`, undefined, { "idempotency-key": crypto.randomUUID() });
+        const answer = await api("POST", `/api/apps/${encodeURIComponent(app.name)}/deliveries/${encodeURIComponent(d.id)}/redeploy`, undefined, { "idempotency-key": newKey() });
         toast(`${answer.body?.result ?? answer.status}: ${answer.body?.reason ?? answer.body?.error ?? ""}`);
         refresh();
       },
