@@ -114,9 +114,11 @@ pub(super) fn check(
         delivery: delivery.id.clone(),
         repository: None,
         branch: None,
+        tag: None,
         commit: None,
         image: None,
         received_at_ms: now_ms,
+        note: None,
     };
     match kind {
         HookKind::Git => {
@@ -135,24 +137,28 @@ pub(super) fn check(
                 return Err(Error::TriggerDisabled(Trigger::Git));
             }
             let json = json_payload(body_kind, body)?;
-            Ok(match provider.parse(headers, &json)? {
-                GitEvent::Ping => Outcome::Pong,
-                GitEvent::Other(event) => {
-                    Outcome::Ignored(format!("{event:?} events do not deploy, only pushes"))
-                }
-                GitEvent::Push(push) => match git_rules(app, &push) {
-                    Err(why) => Outcome::Ignored(why),
-                    Ok(()) => {
-                        delivery.aliases.extend(same_push(&push));
-                        Outcome::Deploy(DeployEvent {
-                            repository: Some(push.web_url),
-                            branch: Some(app.git.branch.clone()),
-                            commit: push.head,
-                            ..event(Trigger::Git, provider.provider(), delivery)
-                        })
+            Ok(
+                match provider.parse(headers, &json, app.git.paths.active())? {
+                    GitEvent::Ping => Outcome::Pong,
+                    GitEvent::Other(event) => {
+                        Outcome::Ignored(format!("{event:?} events do not deploy, only pushes"))
                     }
+                    GitEvent::Push(push) => match git_rules(app, &push) {
+                        Err(why) => Outcome::Ignored(why),
+                        Ok(decided) => {
+                            delivery.aliases.extend(same_push(&push));
+                            Outcome::Deploy(DeployEvent {
+                                repository: Some(push.web_url),
+                                branch: decided.branch,
+                                tag: decided.tag,
+                                note: decided.note,
+                                commit: push.head,
+                                ..event(Trigger::Git, provider.provider(), delivery)
+                            })
+                        }
+                    },
                 },
-            })
+            )
         }
         HookKind::Api => {
             facts.provider = Some(Provider::Api);

@@ -56,10 +56,16 @@ pub struct DeployEvent {
     pub provider: Provider,
     pub delivery: String,
     pub repository: Option<String>,
+    /// The branch pushed; `None` for a tag push.
     pub branch: Option<String>,
+    /// The tag pushed; `None` for a branch push.
+    pub tag: Option<String>,
     pub commit: Option<Commit>,
     pub image: Option<ImageInfo>,
     pub received_at_ms: u64,
+    /// A rule that could not be checked, and why: said in the answer and the log, not
+    /// sent to the platform.
+    pub note: Option<String>,
 }
 
 /// The longest commit message a delivery log entry keeps for a redeploy (cut at a
@@ -74,6 +80,7 @@ impl DeployEvent {
         json!({
             "repository": self.repository,
             "branch": self.branch,
+            "tag": self.tag,
             "commit": self.commit.as_ref().map(|c| json!({
                 "id": c.id,
                 "message": crate::support::text::cut(&c.message, KEPT_MESSAGE_BYTES),
@@ -94,6 +101,7 @@ impl DeployEvent {
             delivery,
             repository: s(kept, "repository"),
             branch: s(kept, "branch"),
+            tag: s(kept, "tag"),
             commit: kept
                 .get("commit")
                 .filter(|c| c.is_object())
@@ -111,6 +119,7 @@ impl DeployEvent {
                     digest: s(i, "digest"),
                 }),
             received_at_ms,
+            note: None,
         }
     }
 }
@@ -133,6 +142,7 @@ pub fn build_request(app: &App, platform: &PlatformConfig, event: &DeployEvent) 
                 "delivery": event.delivery,
                 "repository": event.repository,
                 "branch": event.branch,
+                "tag": event.tag,
                 "commit": event.commit.as_ref().map(|c| json!({
                     "id": c.id, "message": c.message, "author": c.author,
                 })),
@@ -251,9 +261,11 @@ mod tests {
             delivery: "d-1".into(),
             repository: None,
             branch: None,
+            tag: None,
             commit: None,
             image: None,
             received_at_ms: 0,
+            note: None,
         };
         let req = build_request(&app, &platform, &event);
         assert_eq!(req.method, "POST");

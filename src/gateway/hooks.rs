@@ -93,7 +93,7 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         if let (Error::Store(detail), Some(name)) = (&error, eval.app_name) {
             host.log(&format!("app={name} store unavailable: {detail}"));
         }
-        return answer(&Err(error), eval.app_name, None);
+        return answer(&Err(error), eval.app_name, None, None);
     };
     let kv = http.kv();
     let ended = eval.result.and_then(|outcome| {
@@ -131,7 +131,8 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         &ended,
         eval.facts.event.as_ref(),
     );
-    answer(&ended, Some(&app.name), id)
+    let note = eval.facts.event.as_ref().and_then(|e| e.note.as_deref());
+    answer(&ended, Some(&app.name), id, note)
 }
 
 /// The one deploy call: `Ok` with the platform's status when it accepted the deploy.
@@ -188,11 +189,13 @@ fn result(ended: &Ended) -> &'static str {
     }
 }
 
-fn reason(ended: &Ended) -> String {
+/// The reason said for `ended`; a deploy's adds `note`, the rule it could not check.
+fn reason(ended: &Ended, note: Option<&str>) -> String {
     match ended {
-        Ok(Outcome::Deploy(status)) => {
-            format!("the platform accepted the deploy (HTTP {status})")
-        }
+        Ok(Outcome::Deploy(status)) => match note {
+            None => format!("the platform accepted the deploy (HTTP {status})"),
+            Some(note) => format!("the platform accepted the deploy (HTTP {status}); {note}"),
+        },
         Ok(Outcome::Pong) => "pong".into(),
         Ok(Outcome::Ignored(why)) => why.clone(),
         Ok(Outcome::Duplicate) => "this delivery was already deployed".into(),
@@ -209,15 +212,20 @@ fn platform_status(ended: &Ended) -> Option<u16> {
 }
 
 /// The answer: `{"result", "reason", "app", "delivery"}`. A 404 names no app: an
-/// unknown app and a wrong image token look the same.
-pub(super) fn answer(ended: &Ended, app: Option<&str>, delivery: Option<&str>) -> Response {
+/// unknown app and a wrong image token look the same. `note`: see [`reason`].
+pub(super) fn answer(
+    ended: &Ended,
+    app: Option<&str>,
+    delivery: Option<&str>,
+    note: Option<&str>,
+) -> Response {
     let app = match ended {
         Err(Error::NotFound | Error::MethodNotAllowed) => None,
         _ => app,
     };
     let mut response = Response::json(
         status(ended),
-        &json!({"result": result(ended), "reason": reason(ended), "app": app,
+        &json!({"result": result(ended), "reason": reason(ended, note), "app": app,
                 "delivery": delivery}),
     );
     if let Err(Error::MethodNotAllowed) = ended {
@@ -247,9 +255,10 @@ impl DeliveryLog<'_> {
         event: Option<&DeployEvent>,
     ) {
         let (host, app, trigger) = (self.host, self.app, self.trigger);
+        let note = event.and_then(|e| e.note.as_deref());
         let detail = match ended {
             Err(error) => error.detail(),
-            Ok(_) => reason(ended),
+            Ok(_) => reason(ended, note),
         };
         host.log(&format!(
             "delivery app={app} trigger={trigger} provider={} id={} result={} status={} \
@@ -267,7 +276,7 @@ impl DeliveryLog<'_> {
             trigger: trigger.into(),
             provider: provider.map(String::from),
             result: result(ended).into(),
-            reason: reason(ended),
+            reason: reason(ended, note),
             platform_status: platform_status(ended),
             event: match ended {
                 Ok(Outcome::Deploy(_)) => event.map(DeployEvent::kept),

@@ -25,8 +25,9 @@ use crate::state::Kv;
 const MAX_NAME: usize = 255;
 
 /// `POST /api/apps/{app}/deploy`: a deploy now. The body is empty or
-/// `{"branch", "commit"}` (both optional; `commit` an id, or `{"id", "message",
-/// "author"}`); the branch defaults to the app's git branch, the repository is the app's.
+/// `{"branch" or "tag", "commit"}` (all optional; `commit` an id, or `{"id", "message",
+/// "author"}`). Without a branch or a tag, the branch is the app's git branch when that
+/// is a name, none when it is a pattern; the repository is the app's.
 pub(super) fn deploy_now(
     host: &dyn Host,
     req: &Request,
@@ -35,10 +36,20 @@ pub(super) fn deploy_now(
     body: &[u8],
     started: u64,
 ) -> Result<Response, Error> {
-    let (branch, commit) = parse_body(body)?;
+    let Asked {
+        branch,
+        tag,
+        commit,
+    } = parse_body(body)?;
+    let branch = match (&branch, &tag) {
+        (None, None) => Some(app.git.branch.clone())
+            .filter(|b| !b.is_empty() && crate::support::glob::is_literal(b)),
+        _ => branch,
+    };
     let kept = serde_json::json!({
         "repository": app.git.repo,
-        "branch": branch.or_else(|| Some(app.git.branch.clone()).filter(|b| !b.is_empty())),
+        "branch": branch,
+        "tag": tag,
         "commit": commit.map(|c| serde_json::json!({
             "id": c.id, "message": c.message, "author": c.author,
         })),
@@ -66,10 +77,19 @@ pub(super) fn redeploy(
     Ok(run(host, req, kv, app, &kept, started))
 }
 
-/// The body of a "Deploy now": nothing, or an object with `branch` and `commit`.
-fn parse_body(body: &[u8]) -> Result<(Option<String>, Option<Commit>), Error> {
+/// What a "Deploy now" asks for.
+#[derive(Default)]
+struct Asked {
+    branch: Option<String>,
+    tag: Option<String>,
+    commit: Option<Commit>,
+}
+
+/// The body of a "Deploy now": nothing, or an object with `branch` or `tag`, and
+/// `commit`.
+fn parse_body(body: &[u8]) -> Result<Asked, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok((None, None));
+        return Ok(Asked::default());
     }
     let value = crate::support::json::parse(body)
         .map_err(|e| Error::invalid(crate::error::describe_json_error(&e)))?;
@@ -78,11 +98,11 @@ fn parse_body(body: &[u8]) -> Result<(Option<String>, Option<Commit>), Error> {
         .ok_or_else(|| Error::invalid("the body must be a JSON object"))?;
     if let Some(unknown) = object
         .keys()
-        .find(|k| !matches!(k.as_str(), "branch" | "commit"))
+        .find(|k| !matches!(k.as_str(), "branch" | "tag" | "commit"))
     {
         return Err(Error::field(
             unknown.as_str(),
-            "unknown member: use branch and commit",
+            "unknown member: use branch or tag, and commit",
         ));
     }
     let name = |field: &str, v: &Value| -> Result<String, Error> {
@@ -96,10 +116,14 @@ fn parse_body(body: &[u8]) -> Result<(Option<String>, Option<Commit>), Error> {
             )),
         }
     };
-    let branch = match object.get("branch") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(name("branch", v)?),
+    let optional = |field: &str| match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => name(field, v).map(Some),
     };
+    let (branch, tag) = (optional("branch")?, optional("tag")?);
+    if branch.is_some() && tag.is_some() {
+        return Err(Error::field("tag", "name a branch or a tag, not both"));
+    }
     let commit = match object.get("commit") {
         None | Some(Value::Null) => None,
         Some(Value::Object(c)) => {
@@ -137,7 +161,11 @@ fn parse_body(body: &[u8]) -> Result<(Option<String>, Option<Commit>), Error> {
             author: String::new(),
         }),
     };
-    Ok((branch, commit))
+    Ok(Asked {
+        branch,
+        tag,
+        commit,
+    })
 }
 
 /// One manual delivery of `kept` (repository, branch, commit, image): claimed, gated,
@@ -195,5 +223,5 @@ fn run(
         &ended,
         Some(&event),
     );
-    answer(&ended, Some(&app.name), Some(&delivery.id))
+    answer(&ended, Some(&app.name), Some(&delivery.id), None)
 }

@@ -14,7 +14,7 @@
 use serde_json::Value;
 
 use super::github::verify_hub_signature;
-use super::{parse_push, str_at, Commit, GitEvent, GitProvider, Push};
+use super::{parse_push, str_at, Commit, Files, GitEvent, GitProvider, Push};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::support::secret::Secret;
@@ -40,10 +40,17 @@ impl GitProvider for Bitbucket {
         verify_hub_signature(headers, "x-hub-signature", body, secret)
     }
 
-    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+    fn parse(&self, headers: &Headers, json: &[u8], files: bool) -> Result<GitEvent, Error> {
         match headers.get("x-event-key").unwrap_or_default() {
             "diagnostics:ping" => Ok(GitEvent::Ping),
-            "repo:push" => push(&parse_push(json, "Bitbucket push", KEYS)?).map(GitEvent::Push),
+            "repo:push" => {
+                let mut push = push(&parse_push(json, "Bitbucket push", KEYS)?)?;
+                if files {
+                    push.files =
+                        Files::Unknown("Bitbucket Cloud does not list changed files".into());
+                }
+                Ok(GitEvent::Push(push))
+            }
             other => Ok(GitEvent::Other(other.to_string())),
         }
     }
@@ -124,6 +131,7 @@ fn push(p: &Value) -> Result<Push, Error> {
         deleted: head.is_none(),
         head,
         before: Some(before),
+        files: Files::NotRead,
         web_url,
         urls,
     })
@@ -181,7 +189,7 @@ mod tests {
             {"new":{"type":"tag","name":"v1","target":{"hash":"t"}}},
             {"new":{"type":"branch","name":"feature/x","target":{"hash":"c","message":"m",
               "author":{"raw":"Ann Dev <ann@example.com>","user":{"display_name":"Ann D."}}}}}]}}"#;
-        let GitEvent::Push(p) = Bitbucket.parse(&h, body).unwrap() else {
+        let GitEvent::Push(p) = Bitbucket.parse(&h, body, false).unwrap() else {
             panic!("not a push")
         };
         assert_eq!(p.git_ref, "refs/heads/feature/x");
@@ -202,7 +210,7 @@ mod tests {
             br#"{"push":{"changes":[{"new":{"type":"branch","name":"main"},"old":null}]}}"#,
         ] {
             assert!(matches!(
-                Bitbucket.parse(&h, bad),
+                Bitbucket.parse(&h, bad, false),
                 Err(Error::BadPayload(_))
             ));
         }

@@ -22,8 +22,8 @@
 //!
 //! <https://docs.gitea.com/usage/webhooks>, <https://forgejo.org/docs/latest/user/webhooks/>
 
-use super::{github_style_push, is_test_delivery, parse_push, verify_hex_hmac};
-use super::{GitEvent, GitProvider};
+use super::{changed_files, github_style_push, is_test_delivery, keys_for, parse_push};
+use super::{verify_hex_hmac, GitEvent, GitProvider, Listing};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::support::secret::Secret;
@@ -96,7 +96,7 @@ impl GitProvider for Gitea {
         verify_hex_hmac(headers, self.signature, body, secret)
     }
 
-    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+    fn parse(&self, headers: &Headers, json: &[u8], files: bool) -> Result<GitEvent, Error> {
         let event = self
             .event
             .iter()
@@ -105,11 +105,29 @@ impl GitProvider for Gitea {
         if event != "push" {
             return Ok(GitEvent::Other(event.to_string()));
         }
-        let p = parse_push(json, "Gitea push", KEYS)?;
+        let p = parse_push(json, "Gitea push", &keys_for(KEYS, files))?;
         if is_test_delivery(&p) {
             return Ok(GitEvent::Ping);
         }
-        Ok(GitEvent::Push(github_style_push(&p, &[], "Gitea push")?))
+        let mut push = github_style_push(&p, &[], "Gitea push")?;
+        if files {
+            // Gitea and Forgejo cut the list to `[ui] FEED_MAX_COMMIT_NUM` (5 unless
+            // changed); `total_commits` counts them all.
+            push.files = changed_files(
+                &p,
+                &Listing {
+                    name: match self.provider {
+                        Provider::Forgejo => "Forgejo",
+                        _ => "Gitea",
+                    },
+                    total: Some("total_commits"),
+                    cut_flag: None,
+                    max_commits: None,
+                    max_files: None,
+                },
+            );
+        }
+        Ok(GitEvent::Push(push))
     }
 }
 
@@ -173,7 +191,7 @@ mod tests {
         assert_eq!(Gitea::FORGEJO.delivery_id(&h).as_deref(), Some("f-1"));
         assert_eq!(Gitea::GITEA.delivery_id(&h).as_deref(), Some("g-1"));
         assert_eq!(
-            Gitea::FORGEJO.parse(&h, b"{}"),
+            Gitea::FORGEJO.parse(&h, b"{}", false),
             Ok(GitEvent::Other("issues".into()))
         );
         assert_eq!(Gitea::FORGEJO.provider(), Provider::Forgejo);

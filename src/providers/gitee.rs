@@ -13,11 +13,22 @@
 //! <https://help.gitee.com/webhook/gitee-webhook-push-data-format>,
 //! <https://help.gitee.com/webhook/how-to-verify-webhook-keys>
 
-use super::{github_style_push, parse_push, GitEvent, GitProvider, GITHUB_STYLE_KEYS};
+use super::{changed_files, github_style_push, keys_for, parse_push, GitEvent, GitProvider};
+use super::{Listing, GITHUB_STYLE_KEYS};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::support::crypto::{unbase64, unhex, verify_hmac_sha256};
 use crate::support::secret::Secret;
+
+/// Gitee lists at most 10 commits of a push: `commits_more_than_ten` says when it left
+/// some out, `total_commits_count` counts them all.
+const LISTING: Listing = Listing {
+    name: "Gitee",
+    total: Some("total_commits_count"),
+    cut_flag: Some("commits_more_than_ten"),
+    max_commits: None,
+    max_files: None,
+};
 
 pub struct Gitee;
 
@@ -85,14 +96,18 @@ impl GitProvider for Gitee {
         ))
     }
 
-    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+    fn parse(&self, headers: &Headers, json: &[u8], files: bool) -> Result<GitEvent, Error> {
         if headers.get("x-gitee-ping") == Some("true") {
             return Ok(GitEvent::Ping);
         }
         match headers.get("x-gitee-event").unwrap_or_default() {
             "Push Hook" | "Tag Push Hook" | "push_hooks" | "tag_push_hooks" => {
-                let p = parse_push(json, "Gitee push", GITHUB_STYLE_KEYS)?;
-                Ok(GitEvent::Push(github_style_push(&p, &[], "Gitee push")?))
+                let p = parse_push(json, "Gitee push", &keys_for(GITHUB_STYLE_KEYS, files))?;
+                let mut push = github_style_push(&p, &[], "Gitee push")?;
+                if files {
+                    push.files = changed_files(&p, &LISTING);
+                }
+                Ok(GitEvent::Push(push))
             }
             other => Ok(GitEvent::Other(other.to_string())),
         }

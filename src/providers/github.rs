@@ -3,13 +3,24 @@
 //! <https://docs.github.com/en/webhooks/webhook-events-and-payloads#push>
 
 use super::{
-    check_hex_hmac, github_style_push, parse_push, GitEvent, GitProvider, GITHUB_STYLE_KEYS,
+    changed_files, check_hex_hmac, github_style_push, keys_for, parse_push, GitEvent, GitProvider,
+    Listing, GITHUB_STYLE_KEYS,
 };
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::support::secret::Secret;
 
 pub struct GitHub;
+
+/// GitHub lists at most 2,048 commits of a push, and at most 3,000 files of a commit
+/// ("Webhook events and payloads", `push`), with no count of what it left out.
+const LISTING: Listing = Listing {
+    name: "GitHub",
+    total: None,
+    cut_flag: None,
+    max_commits: Some(2048),
+    max_files: Some(3000),
+};
 
 impl GitProvider for GitHub {
     fn provider(&self) -> Provider {
@@ -30,17 +41,18 @@ impl GitProvider for GitHub {
         verify_hub_signature(headers, "x-hub-signature-256", body, secret)
     }
 
-    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+    fn parse(&self, headers: &Headers, json: &[u8], files: bool) -> Result<GitEvent, Error> {
         match headers.get("x-github-event").unwrap_or_default() {
             "ping" => Ok(GitEvent::Ping),
             "push" => {
-                let p = parse_push(json, "GitHub push", GITHUB_STYLE_KEYS)?;
+                let keys = keys_for(GITHUB_STYLE_KEYS, files);
+                let p = parse_push(json, "GitHub push", &keys)?;
                 // `head_commit` is always sent (`null` on a deletion)
-                Ok(GitEvent::Push(github_style_push(
-                    &p,
-                    &["head_commit"],
-                    "GitHub push",
-                )?))
+                let mut push = github_style_push(&p, &["head_commit"], "GitHub push")?;
+                if files {
+                    push.files = changed_files(&p, &LISTING);
+                }
+                Ok(GitEvent::Push(push))
             }
             other => Ok(GitEvent::Other(other.to_string())),
         }
@@ -111,10 +123,10 @@ mod tests {
     #[test]
     fn parses_ping_push_and_other_events() {
         let ping = headers(&[("x-github-event", "ping")]);
-        assert_eq!(GitHub.parse(&ping, b"{}"), Ok(GitEvent::Ping));
+        assert_eq!(GitHub.parse(&ping, b"{}", false), Ok(GitEvent::Ping));
         let issues = headers(&[("x-github-event", "issues")]);
         assert_eq!(
-            GitHub.parse(&issues, b"{}"),
+            GitHub.parse(&issues, b"{}", false),
             Ok(GitEvent::Other("issues".into()))
         );
 
@@ -123,7 +135,7 @@ mod tests {
             "head_commit":{"id":"abc","message":"go @deploy","author":{"name":"Ann"}},
             "repository":{"html_url":"https://github.com/a/b","clone_url":"https://github.com/a/b.git",
             "ssh_url":"git@github.com:a/b.git","git_url":"git://github.com/a/b.git"}}"#;
-        let GitEvent::Push(p) = GitHub.parse(&push, body).unwrap() else {
+        let GitEvent::Push(p) = GitHub.parse(&push, body, false).unwrap() else {
             panic!("not a push")
         };
         assert_eq!(p.git_ref, "refs/heads/feature/x");
@@ -134,7 +146,7 @@ mod tests {
         let deletion =
             br#"{"ref":"refs/heads/x","after":"0000000000000000000000000000000000000000",
             "deleted":true,"head_commit":null,"repository":{"html_url":"https://github.com/a/b"}}"#;
-        let GitEvent::Push(p) = GitHub.parse(&push, deletion).unwrap() else {
+        let GitEvent::Push(p) = GitHub.parse(&push, deletion, false).unwrap() else {
             panic!("not a push")
         };
         assert!(p.deleted);
@@ -152,16 +164,16 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                GitHub.parse(&push, body),
+                GitHub.parse(&push, body, false),
                 Err(Error::BadPayload(format!("GitHub push without {why}")))
             );
         }
         assert!(matches!(
-            GitHub.parse(&push, b"{\"ref\":1}"),
+            GitHub.parse(&push, b"{\"ref\":1}", false),
             Err(Error::BadPayload(_))
         ));
         assert!(matches!(
-            GitHub.parse(&push, b"not json"),
+            GitHub.parse(&push, b"not json", false),
             Err(Error::BadPayload(_))
         ));
     }

@@ -13,7 +13,10 @@
 
 use serde_json::Value;
 
-use super::{commit, parse_push, str_at, strings_at, Commit, GitEvent, GitProvider, Push};
+use super::{
+    changed_files, commit, keys_for, parse_push, str_at, strings_at, Commit, Files, GitEvent,
+    GitProvider, Listing, Push,
+};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::providers::rules::is_zero_sha;
@@ -37,6 +40,15 @@ const KEYS: &[&str] = &[
 ];
 
 pub struct GitLab;
+
+/// GitLab lists at most 20 commits of a push; `total_commits_count` counts them all.
+const LISTING: Listing = Listing {
+    name: "GitLab",
+    total: Some("total_commits_count"),
+    cut_flag: None,
+    max_commits: None,
+    max_files: None,
+};
 
 impl GitProvider for GitLab {
     fn provider(&self) -> Provider {
@@ -67,10 +79,10 @@ impl GitProvider for GitLab {
         }
     }
 
-    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+    fn parse(&self, headers: &Headers, json: &[u8], files: bool) -> Result<GitEvent, Error> {
         match headers.get("x-gitlab-event").unwrap_or_default() {
             "Push Hook" | "Tag Push Hook" => {
-                let p = parse_push(json, "GitLab push", KEYS)?;
+                let p = parse_push(json, "GitLab push", &keys_for(KEYS, files))?;
                 let bad = |member: &str| Error::BadPayload(format!("GitLab push without {member}"));
                 let git_ref = str_at(&p, "/ref").ok_or_else(|| bad("ref"))?;
                 // Both are always sent (`checkout_sha` is `null` on a deletion): a push
@@ -105,6 +117,11 @@ impl GitProvider for GitLab {
                     before: str_at(&p, "/before")
                         .filter(|b| !b.is_empty())
                         .map(String::from),
+                    files: if files {
+                        changed_files(&p, &LISTING)
+                    } else {
+                        Files::NotRead
+                    },
                     web_url: str_at(&p, "/project/web_url").unwrap_or_default().into(),
                     urls: strings_at(
                         &p,
@@ -159,13 +176,13 @@ mod tests {
             "checkout_sha":"bbb","project":{"web_url":"https://gitlab.com/a/b"},
             "commits":[{"id":"aaa","message":"old @deploy","author":{"name":"A"}},
                        {"id":"bbb","message":"new","author":{"name":"B"}}]}"#;
-        let GitEvent::Push(p) = GitLab.parse(&h, body).unwrap() else {
+        let GitEvent::Push(p) = GitLab.parse(&h, body, false).unwrap() else {
             panic!("not a push")
         };
         assert_eq!(p.head.unwrap().author, "B");
         // no commits listed (a new branch at an existing commit): the id alone
         let body = br#"{"ref":"refs/heads/x","after":"ccc","checkout_sha":"ccc","commits":[]}"#;
-        let GitEvent::Push(p) = GitLab.parse(&h, body).unwrap() else {
+        let GitEvent::Push(p) = GitLab.parse(&h, body, false).unwrap() else {
             panic!("not a push")
         };
         assert!(!p.deleted);
@@ -190,7 +207,7 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                GitLab.parse(&h, body),
+                GitLab.parse(&h, body, false),
                 Err(Error::BadPayload(format!("GitLab push without {why}")))
             );
         }

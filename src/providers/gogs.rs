@@ -12,8 +12,9 @@
 //!
 //! <https://gogs.io/docs/features/webhook>
 
-use super::{github_style_push, is_test_delivery, parse_push, verify_hex_hmac};
-use super::{GitEvent, GitProvider};
+use super::{changed_files, github_style_push, is_test_delivery, keys_for, parse_push};
+use super::{str_at, strings_at, verify_hex_hmac, Commit, Files, GitEvent, GitProvider};
+use super::{Listing, Push};
 use crate::error::Error;
 use crate::model::{Headers, Provider};
 use crate::support::secret::Secret;
@@ -40,6 +41,16 @@ const KEYS: &[&str] = &[
 
 pub struct Gogs;
 
+/// Gogs cuts a push's commit list to its `[ui] FEED_MAX_COMMIT_NUM` (5 unless changed)
+/// and sends no count: a list that long may be cut.
+const LISTING: Listing = Listing {
+    name: "Gogs",
+    total: None,
+    cut_flag: None,
+    max_commits: Some(5),
+    max_files: None,
+};
+
 impl GitProvider for Gogs {
     fn provider(&self) -> Provider {
         Provider::Gogs
@@ -59,19 +70,74 @@ impl GitProvider for Gogs {
         verify_hex_hmac(headers, &["x-gogs-signature"], body, secret)
     }
 
-    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error> {
+    fn parse(&self, headers: &Headers, json: &[u8], files: bool) -> Result<GitEvent, Error> {
         match headers.get("x-gogs-event").unwrap_or_default() {
             "push" => {
-                let p = parse_push(json, "Gogs push", KEYS)?;
+                let p = parse_push(json, "Gogs push", &keys_for(KEYS, files))?;
                 if is_test_delivery(&p) {
                     return Ok(GitEvent::Ping);
                 }
-                Ok(GitEvent::Push(github_style_push(&p, &[], "Gogs push")?))
+                let mut push = github_style_push(&p, &[], "Gogs push")?;
+                if files {
+                    push.files = changed_files(&p, &LISTING);
+                }
+                Ok(GitEvent::Push(push))
             }
+            "create" => tag_created(json),
             other => Ok(GitEvent::Other(other.to_string())),
         }
     }
 }
+
+/// Gogs announces a pushed tag only as a `create` event (`ref_type: "tag"`, the short
+/// name in `ref`, the commit in `sha`): read as a push of `refs/tags/{ref}` with no
+/// message. A created branch also comes as a `push`, which is the one read.
+fn tag_created(json: &[u8]) -> Result<GitEvent, Error> {
+    let p = parse_push(json, "Gogs create", CREATE_KEYS)?;
+    if str_at(&p, "/ref_type") != Some("tag") {
+        return Ok(GitEvent::Other("create".into()));
+    }
+    let bad = |member: &str| Error::BadPayload(format!("Gogs create without {member}"));
+    let tag = str_at(&p, "/ref")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| bad("ref"))?;
+    let sha = str_at(&p, "/sha")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("sha"))?;
+    Ok(GitEvent::Push(Push {
+        git_ref: format!("refs/tags/{tag}"),
+        web_url: str_at(&p, "/repository/html_url")
+            .unwrap_or_default()
+            .into(),
+        urls: strings_at(
+            &p,
+            &[
+                "/repository/html_url",
+                "/repository/clone_url",
+                "/repository/ssh_url",
+            ],
+        ),
+        deleted: false,
+        head: Some(Commit {
+            id: sha.into(),
+            message: String::new(),
+            author: String::new(),
+        }),
+        before: None,
+        files: Files::NotRead,
+    }))
+}
+
+/// What a Gogs `create` is read by.
+const CREATE_KEYS: &[&str] = &[
+    "ref",
+    "ref_type",
+    "sha",
+    "repository",
+    "html_url",
+    "clone_url",
+    "ssh_url",
+];
 
 #[cfg(test)]
 mod tests {
@@ -128,11 +194,11 @@ mod tests {
         let body = br#"{"ref":"refs/heads/main","before":"a","after":"c",
             "commits":[{"id":"c","message":"newest","author":{"name":"C"}},
                        {"id":"b","message":"older","author":{"name":"B"}}]}"#;
-        let GitEvent::Push(p) = Gogs.parse(&h, body).unwrap() else {
+        let GitEvent::Push(p) = Gogs.parse(&h, body, false).unwrap() else {
             panic!("not a push")
         };
         assert_eq!(p.head.unwrap().id, "c");
         let test = br#"{"ref":"refs/heads/main","before":"c","after":"c","commits":[]}"#;
-        assert_eq!(Gogs.parse(&h, test), Ok(GitEvent::Ping));
+        assert_eq!(Gogs.parse(&h, test, false), Ok(GitEvent::Ping));
     }
 }

@@ -42,6 +42,126 @@ pub struct Push {
     /// provider says. With the ref and the head it names the push, whatever the delivery
     /// id: a real second push moves the ref from another commit.
     pub before: Option<String>,
+    /// The files the push changed, read only when the app's rules filter on paths.
+    pub files: Files,
+}
+
+/// The files a push changed, as far as its payload shows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Files {
+    /// Not read: the app has no path filters.
+    #[default]
+    NotRead,
+    /// Every file the push's commits added, modified or removed, each once, sorted.
+    Listed(Vec<String>),
+    /// The payload cannot show every changed file, and why.
+    Unknown(String),
+}
+
+/// The most changed files a push's rules look at: past it, the path filters are not
+/// checked (the push deploys).
+pub const MAX_FILES: usize = 10_000;
+
+/// How a provider lists a push's commits, to tell a complete list from a cut one.
+pub(crate) struct Listing {
+    /// The provider's name, for the reason.
+    pub name: &'static str,
+    /// The member that counts every commit of the push (GitLab's `total_commits_count`).
+    pub total: Option<&'static str>,
+    /// A member that is `true` when the list was cut (Gitee's `commits_more_than_ten`).
+    pub cut_flag: Option<&'static str>,
+    /// The most commits the provider lists, when it says so but sends no count.
+    pub max_commits: Option<usize>,
+    /// The most files the provider lists per commit.
+    pub max_files: Option<usize>,
+}
+
+/// The members [`changed_files`] reads, for [`parse_push`]'s list.
+pub(crate) const FILE_KEYS: &[&str] = &[
+    "commits",
+    "id",
+    "added",
+    "modified",
+    "removed",
+    "total_commits_count",
+    "total_commits",
+    "commits_more_than_ten",
+];
+
+/// `keys` and, when the app filters on paths, [`FILE_KEYS`].
+pub(crate) fn keys_for<'k>(keys: &'k [&'k str], files: bool) -> std::borrow::Cow<'k, [&'k str]> {
+    if files {
+        keys.iter().chain(FILE_KEYS).copied().collect()
+    } else {
+        std::borrow::Cow::Borrowed(keys)
+    }
+}
+
+/// The files changed by the commits of a GitHub-shaped `commits` list (`added`,
+/// `modified`, `removed` per commit; a rename is a removal and an addition), or why the
+/// payload cannot show them all.
+pub(crate) fn changed_files(p: &Value, listing: &Listing) -> Files {
+    let unknown = |why: String| Files::Unknown(why);
+    let Some(commits) = p.get("commits").and_then(Value::as_array) else {
+        return unknown(format!("{} sent no commit list", listing.name));
+    };
+    if commits.is_empty() {
+        return unknown(
+            "the push lists no commits (a new branch at an existing commit, or a force push \
+             to an older one)"
+                .into(),
+        );
+    }
+    let listed = commits.len();
+    if let Some(total) = listing.total.and_then(|k| p.get(k)?.as_u64()) {
+        if total > listed as u64 {
+            return unknown(format!(
+                "{} listed {listed} of the push's {total} commits",
+                listing.name
+            ));
+        }
+    }
+    if listing
+        .cut_flag
+        .is_some_and(|k| p.get(k).and_then(Value::as_bool) == Some(true))
+    {
+        return unknown(format!(
+            "{} listed only {listed} of the push's commits",
+            listing.name
+        ));
+    }
+    if let Some(max) = listing.max_commits.filter(|max| listed >= *max) {
+        return unknown(format!(
+            "{} lists at most {max} commits of a push, and listed {listed}",
+            listing.name
+        ));
+    }
+    // Each path once, in order: a JSON object is the set, because the component carries
+    // its code already (a sorted `Vec` or a `BTreeSet` of its own added 3 KB).
+    let mut files = serde_json::Map::new();
+    for c in commits {
+        let mut in_commit = 0;
+        for list in ["added", "modified", "removed"] {
+            let Some(paths) = c.get(list).and_then(Value::as_array) else {
+                return unknown(format!("{} did not list a commit's files", listing.name));
+            };
+            in_commit += paths.len();
+            for path in paths.iter().filter_map(Value::as_str) {
+                files.insert(path.to_string(), Value::Null);
+            }
+        }
+        if let Some(max) = listing.max_files.filter(|max| in_commit >= *max) {
+            return unknown(format!(
+                "{} lists at most {max} files of a commit, and listed {in_commit}",
+                listing.name
+            ));
+        }
+        if files.len() > MAX_FILES {
+            return unknown(format!("the push changed more than {MAX_FILES} files"));
+        }
+    }
+    let files = files.into_iter().map(|(path, _)| path).collect();
+    Files::Listed(files)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,8 +197,9 @@ pub trait GitProvider: Sync {
         now_ms: u64,
     ) -> Result<(), Error>;
 
-    /// Parses the (already verified, decoded) JSON payload.
-    fn parse(&self, headers: &Headers, json: &[u8]) -> Result<GitEvent, Error>;
+    /// Parses the (already verified, decoded) JSON payload; with `files`, a push's
+    /// changed files are read too (else [`Files::NotRead`]).
+    fn parse(&self, headers: &Headers, json: &[u8], files: bool) -> Result<GitEvent, Error>;
 
     /// Another name for the delivery, and how long it is remembered after a deploy, when
     /// the provider's authentication can be replayed with another body (Gitee's).
@@ -204,6 +325,7 @@ pub(crate) fn github_style_push(p: &Value, always: &[&str], what: &str) -> Resul
         before: str_at(p, "/before")
             .filter(|b| !b.is_empty())
             .map(String::from),
+        files: Files::NotRead,
         web_url: str_at(p, "/repository/html_url").unwrap_or_default().into(),
         urls: strings_at(
             p,

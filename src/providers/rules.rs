@@ -29,6 +29,16 @@ pub fn mentions_keyword(message: &str, keyword: &str) -> bool {
     })
 }
 
+/// The markers that make a head commit skip its deploy, whatever the keyword.
+pub const SKIP_MARKERS: [&str; 4] = ["[skip deploy]", "[deploy skip]", "[skip cd]", "[cd skip]"];
+
+/// The first skip marker in `message`, compared without regard to ASCII case
+/// (`[Skip Deploy]` counts).
+pub fn skip_marker(message: &str) -> Option<&'static str> {
+    let lower = message.to_ascii_lowercase();
+    SKIP_MARKERS.into_iter().find(|m| lower.contains(m))
+}
+
 /// What a git ref names.
 #[derive(Debug, PartialEq, Eq)]
 pub enum GitRef<'a> {

@@ -38,6 +38,11 @@ fn normalised(event: &GitEvent) -> Value {
             "head": p.head.as_ref().map(|c| json!({
                 "id": c.id, "message": c.message, "author": c.author,
             })),
+            "files": match &p.files {
+                Files::NotRead => json!("not read"),
+                Files::Listed(files) => json!(files),
+                Files::Unknown(why) => json!({"unknown": why}),
+            },
         }),
     }
 }
@@ -99,8 +104,15 @@ fn every_fixture_detects_verifies_and_parses_as_expected() {
             assert!(found.verify(&h, &body, &wrong, now_ms).is_err(), "{what}");
 
             let event = found
-                .parse(&h, &body)
+                .parse(&h, &body, true)
                 .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            // Without path filters the files are not read, and nothing else differs.
+            let mut without = found.parse(&h, &body, false).unwrap();
+            if let (GitEvent::Push(with), GitEvent::Push(without)) = (&event, &mut without) {
+                assert_eq!(without.files, Files::NotRead, "{what}");
+                without.files = with.files.clone();
+            }
+            assert_eq!(without, event, "{what}");
             let mut want = expected.clone();
             let want = want.as_object_mut().unwrap();
             for key in ["secret", "now_ms", "provider", "delivery"] {

@@ -12,14 +12,14 @@ use crate::support::*;
 
 /// A delivery as a provider sends it: the fixture's body and headers.
 #[derive(Clone)]
-struct Delivery {
+pub(crate) struct Delivery {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
 impl Delivery {
     /// `tests/fixtures/<name>.json` with `<name>.headers.json`.
-    fn fixture(name: &str) -> Delivery {
+    pub(crate) fn fixture(name: &str) -> Delivery {
         let headers: Value =
             serde_json::from_slice(&fixture(&format!("{name}.headers.json"))).unwrap();
         Delivery {
@@ -34,7 +34,7 @@ impl Delivery {
     }
 
     /// The fixture with JSON pointer edits applied to its body.
-    fn edited(name: &str, edits: &[(&str, Value)]) -> Delivery {
+    pub(crate) fn edited(name: &str, edits: &[(&str, Value)]) -> Delivery {
         let mut delivery = Delivery::fixture(name);
         let mut body: Value = serde_json::from_slice(&delivery.body).unwrap();
         for (pointer, value) in edits {
@@ -53,7 +53,7 @@ impl Delivery {
             .map(|(_, v)| v.as_str())
     }
 
-    fn set(mut self, name: &str, value: &str) -> Delivery {
+    pub(crate) fn set(mut self, name: &str, value: &str) -> Delivery {
         self.headers.retain(|(n, _)| n != name);
         self.headers.push((name.to_string(), value.to_string()));
         self
@@ -62,7 +62,7 @@ impl Delivery {
     /// Every signature or token header the fixture carries, recomputed for `secret` the
     /// way the provider computes it (Gitee: a fresh timestamped signature). GitHub's
     /// legacy SHA-1 header, which Gitea also sends, is dropped: nothing checks it.
-    fn signed(mut self, secret: &str) -> Delivery {
+    pub(crate) fn signed(mut self, secret: &str) -> Delivery {
         let hex = hex_hmac(secret, &self.body);
         let gitee_ms = now_ms().to_string();
         let mut out = Vec::new();
@@ -83,7 +83,7 @@ impl Delivery {
         self
     }
 
-    async fn send(&self, gw: &Gateway, app: &str) -> (u16, Value) {
+    pub(crate) async fn send(&self, gw: &Gateway, app: &str) -> (u16, Value) {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
@@ -416,9 +416,14 @@ async fn gogs_pushes_and_test_deliveries() {
                 "deleted",
             ),
             (
-                "create event",
-                Delivery::fixture("gogs/create").signed(&secret),
+                "branch create event",
+                Delivery::fixture("gogs/create-branch").signed(&secret),
                 "create",
+            ),
+            (
+                "tag create event, git.tags unset",
+                Delivery::fixture("gogs/create-tag").signed(&secret),
+                "tag push (v1.4.0) does not deploy: git.tags is not set",
             ),
         ],
     )

@@ -174,6 +174,7 @@ async fn every_registry_deploys_the_pushed_image_with_exactly_the_expected_call(
                 "delivery": delivery,
                 "repository": null,
                 "branch": null,
+                "tag": null,
                 "commit": null,
                 "image": {"repository": case.repository, "tag": case.tag, "digest": case.digest},
                 "received_at": sent["received_at"],

@@ -12,6 +12,7 @@ mod images;
 mod lifecycle;
 mod rainbond;
 mod redis;
+mod rules;
 mod runtime_host;
 mod slow_clients;
 mod slow_store;

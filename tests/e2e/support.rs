@@ -264,6 +264,7 @@ pub fn fixture_push_deploy_body(delivery: &str, received_at: &str) -> Value {
         "delivery": delivery,
         "repository": "https://github.com/acme/shop",
         "branch": "main",
+        "tag": null,
         "commit": {
             "id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
             "message": "Fix checkout rounding\n\nRound totals half-even. @deploy",

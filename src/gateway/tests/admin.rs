@@ -133,7 +133,8 @@ fn bad_input_is_a_400_that_names_its_field() {
         put(json!({"git": {"branch": "a..b"}, "deploy": deploy})),
         error(
             400,
-            "git.branch: must be a valid git branch name, e.g. \"main\" or \"release/1.x\"",
+            "git.branch: must be a valid git branch name, e.g. \"main\" or \"release/1.x\", \
+             or a glob such as \"release/*\"",
             Some("git.branch")
         )
     );

@@ -74,7 +74,7 @@ fn a_signed_push_makes_one_deploy_call_and_a_resend_is_a_duplicate() {
         body,
         json!({
             "app": "shop", "trigger": "git", "provider": "github", "delivery": FIXTURE_ID,
-            "repository": "https://github.com/acme/shop", "branch": "main",
+            "repository": "https://github.com/acme/shop", "branch": "main", "tag": null,
             "commit": {"id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
                        "message": "Fix checkout rounding\n\nRound totals half-even. @deploy",
                        "author": "Ann Developer"},

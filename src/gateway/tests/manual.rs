@@ -103,7 +103,10 @@ fn deploy_now_takes_a_branch_a_commit_and_an_idempotency_key() {
     assert_eq!(first.result(), (202, "deployed".into()), "{}", first.text());
     assert_eq!(first.json()["delivery"], "console-1");
     let sent = host.sent_json(0);
-    assert_eq!(sent["branch"], "release/1.2");
+    assert_eq!(
+        (&sent["branch"], &sent["tag"]),
+        (&json!("release/1.2"), &Value::Null)
+    );
     assert_eq!(
         sent["commit"],
         json!({"id": "abc123", "message": "Ship", "author": "Ann"})
@@ -129,7 +132,8 @@ fn deploy_now_takes_a_branch_a_commit_and_an_idempotency_key() {
         (json!({"branch": ""}), "branch"),
         (json!({"branch": 7}), "branch"),
         (json!({"commit": {"message": "no id"}}), "commit.id"),
-        (json!({"tag": "v1"}), "tag"),
+        (json!({"branch": "main", "tag": "v1"}), "tag"),
+        (json!({"tag": ""}), "tag"),
         (json!(["main"]), ""),
     ] {
         let answer = post(&host, "/api/apps/shop/deploy", &bad, None);
@@ -264,4 +268,49 @@ fn the_log_keeps_the_deployed_event_without_secrets() {
         .unwrap()
         .len();
     assert_eq!(sent, 10_000);
+}
+
+/// "Deploy now" may name a tag instead of a branch (the body's `branch` is then null);
+/// with a branch pattern and nothing named, no branch is sent; a redeploy of a tag
+/// deploy sends the tag again.
+#[test]
+fn deploy_now_names_a_tag_and_a_branch_pattern_is_never_sent() {
+    let host = FakeHost::default();
+    shop(&host);
+    let tagged = post(
+        &host,
+        "/api/apps/shop/deploy",
+        &json!({"tag": "v1.4.0"}),
+        None,
+    );
+    assert_eq!(tagged.status(), 202, "{}", tagged.text());
+    let sent = host.sent_json(0);
+    assert_eq!(
+        (&sent["branch"], &sent["tag"]),
+        (&Value::Null, &json!("v1.4.0"))
+    );
+    let id = tagged.json()["delivery"].as_str().unwrap().to_string();
+    let again = post(
+        &host,
+        &format!("/api/apps/shop/deliveries/{id}/redeploy"),
+        &Value::Null,
+        None,
+    );
+    assert_eq!(again.status(), 202, "{}", again.text());
+    assert_eq!(host.sent_json(1)["tag"], "v1.4.0");
+
+    let patterned = host.admin(
+        "PUT",
+        "/api/apps/shop",
+        &json!({"git": {"enabled": true, "branch": "release/*"},
+                "deploy": {"target": "generic", "path": "/v1/apps/shop/deploy"}}),
+    );
+    assert_eq!(patterned.status(), 200, "{}", patterned.text());
+    let now = post(&host, "/api/apps/shop/deploy", &Value::Null, None);
+    assert_eq!(now.status(), 202, "{}", now.text());
+    let sent = host.sent_json(2);
+    assert_eq!(
+        (&sent["branch"], &sent["tag"]),
+        (&Value::Null, &Value::Null)
+    );
 }

@@ -30,10 +30,32 @@ pub struct GitConfig {
     pub enabled: bool,
     /// Web or clone URL of the only repository allowed to trigger; `""` = any.
     pub repo: String,
+    /// A branch name, or a glob of names (`release/*`, `{main,staging}`).
     pub branch: String,
     /// `@keyword` that must appear in the head commit message; `""` = every push.
     pub keyword: String,
+    /// A glob of tag names whose pushes deploy (`v*`); `None`: tag pushes do not.
+    pub tags: Option<String>,
+    /// Which changed files make a branch push deploy.
+    pub paths: PathRules,
     pub secret: Secret,
+}
+
+/// `git.paths`: gitignore-style globs of the files that count
+/// ([`PathFilter`](crate::support::glob::PathFilter)). Both empty: every push counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathRules {
+    /// Empty: every file.
+    pub include: Vec<String>,
+    /// Wins over `include`.
+    pub exclude: Vec<String>,
+}
+
+impl PathRules {
+    /// Do the rules filter at all? (Only then are a push's files read.)
+    pub fn active(&self) -> bool {
+        !self.include.is_empty() || !self.exclude.is_empty()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +132,8 @@ impl App {
                 "repo": self.git.repo,
                 "branch": self.git.branch,
                 "keyword": self.git.keyword,
+                "tags": self.git.tags,
+                "paths": {"include": self.git.paths.include, "exclude": self.git.paths.exclude},
                 "secret": self.git.secret.expose(),
             },
             "image": {

@@ -4,8 +4,8 @@ use serde_json::{Map, Value};
 
 use super::validate::*;
 use super::{
-    ApiConfig, App, DeployConfig, DeployTarget, GitConfig, ImageConfig, DEFAULT_ALLOWED_STATUSES,
-    DEFAULT_BRANCH, DEFAULT_KEYWORD, DEFAULT_STATUS, DEFAULT_TAG,
+    ApiConfig, App, DeployConfig, DeployTarget, GitConfig, ImageConfig, PathRules,
+    DEFAULT_ALLOWED_STATUSES, DEFAULT_BRANCH, DEFAULT_KEYWORD, DEFAULT_STATUS, DEFAULT_TAG,
 };
 use crate::error::Error;
 use crate::support::secret::Secret;
@@ -59,7 +59,29 @@ impl App {
                 (None, None, None) => Err(Error::invalid("stored app lacks a secret")),
             };
 
-        let git = root.section("git", &["enabled", "repo", "branch", "keyword", "secret"])?;
+        let git = root.section(
+            "git",
+            &[
+                "enabled", "repo", "branch", "keyword", "tags", "paths", "secret",
+            ],
+        )?;
+        let paths = git.object("paths", "git.paths", &["include", "exclude"])?;
+        let paths = PathRules {
+            include: paths
+                .string_list("include", validate_path_pattern)?
+                .unwrap_or_default(),
+            exclude: paths
+                .string_list("exclude", validate_path_pattern)?
+                .unwrap_or_default(),
+        };
+        for (list, name) in [(&paths.include, "include"), (&paths.exclude, "exclude")] {
+            if list.len() > MAX_PATH_PATTERNS {
+                return Err(Error::field(
+                    format!("git.paths.{name}"),
+                    format!("at most {MAX_PATH_PATTERNS} patterns"),
+                ));
+            }
+        }
         let git = GitConfig {
             enabled: git.bool("enabled")?.unwrap_or(false),
             repo: git.string("repo", validate_repo)?.unwrap_or_default(),
@@ -69,6 +91,8 @@ impl App {
             keyword: git
                 .string("keyword", validate_keyword)?
                 .unwrap_or_else(|| DEFAULT_KEYWORD.into()),
+            tags: git.nullable_string("tags", validate_tags)?,
+            paths,
             secret: secret(
                 git.string("secret", validate_secret)?,
                 existing.map(|a| &a.git.secret),
@@ -208,9 +232,15 @@ impl<'a> Obj<'a> {
     /// A section of the root; absent or `null` reads as empty (all defaults).
     fn section(&self, key: &'static str, known: &[&str]) -> Result<Obj<'a>, Error> {
         debug_assert!(self.section.is_empty(), "sections are one level deep");
+        self.object(key, key, known)
+    }
+
+    /// The object at `key`, whose field paths start with `path` (`git.paths`); absent
+    /// or `null` reads as empty.
+    fn object(&self, key: &str, path: &'static str, known: &[&str]) -> Result<Obj<'a>, Error> {
         match self.map.get(key) {
-            None | Some(Value::Null) => Obj::new(EMPTY.get_or_init(Map::new), key, known),
-            Some(Value::Object(map)) => Obj::new(map, key, known),
+            None | Some(Value::Null) => Obj::new(EMPTY.get_or_init(Map::new), path, known),
+            Some(Value::Object(map)) => Obj::new(map, path, known),
             Some(_) => Err(Error::field(self.path(key), "expected an object")),
         }
     }

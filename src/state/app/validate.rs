@@ -1,5 +1,7 @@
 //! The rules for each field of an app record.
 
+use crate::support::glob;
+
 fn printable(s: &str) -> bool {
     !s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
@@ -11,9 +13,49 @@ pub(super) fn validate_repo(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A branch name as git accepts it (`git check-ref-format --branch`), without `refs/heads/`.
+/// The most patterns in each of `git.paths.include` and `git.paths.exclude`.
+pub(super) const MAX_PATH_PATTERNS: usize = 50;
+
+/// A branch name as git accepts it, or a glob of names ([`glob::is_literal`] tells
+/// which).
 pub(super) fn validate_branch(s: &str) -> Result<(), &'static str> {
-    const WHY: &str = "must be a valid git branch name, e.g. \"main\" or \"release/1.x\"";
+    if glob::is_literal(s) {
+        validate_branch_name(s)
+    } else {
+        validate_name_pattern(s)
+    }
+}
+
+/// `git.tags`: a glob of tag names (a plain name is one tag).
+pub(super) fn validate_tags(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() || glob::is_literal(s) {
+        // `""` unsets it; a plain name is checked like a branch name (git's rules for
+        // both are the same).
+        return match s {
+            "" => Ok(()),
+            _ => validate_branch_name(s)
+                .map_err(|_| "must be a valid git tag name or a glob such as \"v*\""),
+        };
+    }
+    validate_name_pattern(s)
+}
+
+/// A glob of branch or tag names: a valid pattern with no whitespace.
+fn validate_name_pattern(s: &str) -> Result<(), &'static str> {
+    if !printable(s) {
+        return Err("must be a pattern without spaces, such as \"release/*\"");
+    }
+    glob::validate(s)
+}
+
+/// One of `git.paths.include` or `exclude`: a gitignore-style glob.
+pub(super) fn validate_path_pattern(s: &str) -> Result<(), &'static str> {
+    glob::validate(s)
+}
+
+/// A branch name as git accepts it (`git check-ref-format --branch`), without `refs/heads/`.
+fn validate_branch_name(s: &str) -> Result<(), &'static str> {
+    const WHY: &str = "must be a valid git branch name, e.g. \"main\" or \"release/1.x\", or a glob such as \"release/*\"";
     let bad = s.is_empty()
         || s.len() > 255
         || s.starts_with('-')
