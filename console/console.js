@@ -340,17 +340,27 @@ function triggerCard(app, kind, changed) {
 // are, so they do not change).
 function settingsForm(app, kind, changed) {
   const inputs = {};
+  const lists = {};
   const fields = [];
   const add = (label, key, hint) => {
     const value = app[kind][key];
     inputs[key] = h("input", { value: value ?? "" });
     fields.push(field(label, inputs[key], `${kind}.${key}`, hint));
   };
+  // A list of patterns, one per line (git.paths.include, git.paths.exclude).
+  const addList = (label, key, hint) => {
+    const value = app.git.paths?.[key] ?? [];
+    lists[key] = h("textarea", { value: value.join("\n"), rows: 3, spellcheck: false });
+    fields.push(field(label, lists[key], `git.paths.${key}`, hint));
+  };
   if (kind === "git") {
     add(t("repo"), "repo");
-    add(t("branch"), "branch");
+    add(t("branch"), "branch", t("branchHint"));
     const word = app.git.keyword;
     add(t("keyword"), "keyword", word ? t("keywordHint", { word: `@${word}` }) : t("keywordNone"));
+    add(t("tags"), "tags", t("tagsHint"));
+    addList(t("pathsInclude"), "include", t("pathsIncludeHint"));
+    addList(t("pathsExclude"), "exclude", t("pathsExcludeHint"));
   } else if (kind === "image") {
     add(t("imageRepo"), "repository");
     add(t("tag"), "tag");
@@ -368,7 +378,11 @@ function settingsForm(app, kind, changed) {
       delete body.hooks;
       for (const [key, input] of Object.entries(inputs)) {
         const v = input.value.trim();
-        body[kind][key] = v === "" && (key === "tag_pattern" || key === "repository") ? null : v;
+        body[kind][key] = v === "" && ["tag_pattern", "repository", "tags"].includes(key) ? null : v;
+      }
+      if (kind === "git") {
+        const lines = (area) => area.value.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+        body.git.paths = { include: lines(lists.include), exclude: lines(lists.exclude) };
       }
       const answer = await api("PUT", `/api/apps/${encodeURIComponent(app.name)}`, body);
       if (answer.status === 200) { toast(t("saved")); changed(answer.body); } else showErrors(form, answer, general);

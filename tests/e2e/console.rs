@@ -1,8 +1,8 @@
 //! The console in a real browser (Debian's chromium, driven through chromedriver, which
 //! `make test` starts: `scripts/with-browser.sh`): sign in, create an app, turn git on,
 //! copy its URL and secret from the page, push with them, watch the delivery arrive,
-//! rotate, deploy now, redeploy, switch language, and a delivery whose branch and
-//! message carry HTML that must stay text.
+//! rotate, deploy now, redeploy, set the git rules (branch pattern, tags, paths), switch
+//! language, and a delivery whose branch and message carry HTML that must stay text.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -276,6 +276,46 @@ async fn the_console_end_to_end() {
         .await
         .unwrap();
     assert_eq!(ran, json!([true, 0]), "nothing a delivery brings runs");
+
+    // The git rules, set in the trigger's form: a branch pattern, release tags, and
+    // path filters (one pattern per line); a bad pattern is shown next to its field.
+    fill(&c, "#f-git-tags", "v[0-9").await;
+    click_button(&c, git, "Save").await;
+    wait_text(&c, "has a [ without its ]").await;
+    fill(&c, "#f-git-branch", "{main,release/*}").await;
+    fill(&c, "#f-git-tags", "v*").await;
+    fill(&c, "#f-git-paths-include", "services/api\nCargo.lock").await;
+    fill(&c, "#f-git-paths-exclude", "**/*.md").await;
+    click_button(&c, git, "Save").await;
+    let git_section = until("the rules saved", || async {
+        let app = gw.admin("GET", "/api/apps/shop", None).await.1;
+        (app["git"]["tags"] == json!("v*")).then(|| app["git"].clone())
+    })
+    .await;
+    assert_eq!(git_section["branch"], "{main,release/*}");
+    assert_eq!(
+        git_section["paths"],
+        json!({"include": ["services/api", "Cargo.lock"], "exclude": ["**/*.md"]})
+    );
+    // A push that changed only src/checkout.rs is ignored, and the page says why; a new
+    // branch that lists no commits deploys unchecked, and the page says so; a tag deploys.
+    let calls = gw.calls();
+    let push = push_for("browser-paths");
+    assert_eq!(
+        post_push(&url, &new_secret, "browser-paths", &push).await,
+        200
+    );
+    wait_text(&c, "the 1 changed file does not match git.paths").await;
+    let created = fixture("github/push-created.json");
+    assert_eq!(
+        post_push(&url, &new_secret, "browser-created", &created).await,
+        202
+    );
+    wait_text(&c, "git.paths not checked: the push lists no commits").await;
+    let tag = fixture("github/push-tag.json");
+    assert_eq!(post_push(&url, &new_secret, "browser-tag", &tag).await, 202);
+    wait_text(&c, "browser-tag").await;
+    assert_eq!(gw.calls(), calls + 2);
 
     // Chinese, and back.
     click(&c, "#lang").await;
