@@ -63,6 +63,20 @@ pub fn evaluate_config() -> String {
     .to_string()
 }
 
+/// [`evaluate_config`] with path filters on the app, as a monorepo would set them: the
+/// push's changed files are then read and matched.
+pub fn evaluate_config_with_paths() -> String {
+    let mut app = app_json();
+    app["git"]["paths"] = json!({"include": ["services/api/**", "src/**", "Cargo.lock"],
+                                 "exclude": ["**/*.md", "docs/"]});
+    json!({
+        "app": app,
+        "platform_url": "https://console.example.com",
+        "platform_token": "bench-platform-token",
+    })
+    .to_string()
+}
+
 /// The GitHub push fixture (one commit, message with `@deploy`).
 pub fn github_push() -> Vec<u8> {
     fixture("github/push.json")

@@ -33,10 +33,16 @@ pub fn mentions_keyword(message: &str, keyword: &str) -> bool {
 pub const SKIP_MARKERS: [&str; 4] = ["[skip deploy]", "[deploy skip]", "[skip cd]", "[cd skip]"];
 
 /// The first skip marker in `message`, compared without regard to ASCII case
-/// (`[Skip Deploy]` counts).
+/// (`[Skip Deploy]` counts). Looked for at each `[`, without copying the message.
 pub fn skip_marker(message: &str) -> Option<&'static str> {
-    let lower = message.to_ascii_lowercase();
-    SKIP_MARKERS.into_iter().find(|m| lower.contains(m))
+    let bytes = message.as_bytes();
+    message.match_indices('[').find_map(|(at, _)| {
+        SKIP_MARKERS.into_iter().find(|m| {
+            bytes
+                .get(at..at + m.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(m.as_bytes()))
+        })
+    })
 }
 
 /// What a git ref names.
@@ -153,6 +159,25 @@ mod tests {
     fn empty_keyword_matches_everything() {
         assert!(mentions_keyword("", ""));
         assert!(mentions_keyword("anything", ""));
+    }
+
+    #[test]
+    fn skip_markers_in_any_case_anywhere() {
+        let table = [
+            ("fix typo [skip deploy]", Some("[skip deploy]")),
+            ("[Deploy Skip] docs", Some("[deploy skip]")),
+            ("a\n\n[SKIP CD]", Some("[skip cd]")),
+            ("x [cd skip] and [skip deploy]", Some("[cd skip]")),
+            ("修复 [skip deploy] 完成", Some("[skip deploy]")),
+            ("[skip ci] @deploy", None),
+            ("[skip  deploy]", None),
+            ("skip deploy", None),
+            ("[skip deplo", None),
+            ("", None),
+        ];
+        for (message, want) in table {
+            assert_eq!(skip_marker(message), want, "{message:?}");
+        }
     }
 
     #[test]

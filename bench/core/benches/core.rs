@@ -1,14 +1,15 @@
 //! Criterion benchmarks of the pure core: `autodeploy::evaluate` (config
 //! parse + route + verify + parse + rules + outbound request) for a GitHub push (one
-//! commit and 100 commits), its rejections, and a Docker Hub push. Allocations per call
+//! commit and 100 commits, for an app without and with path filters), its rejections,
+//! and a Docker Hub push. Allocations per call
 //! are counted with a counting global allocator and printed before the timings.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use autodeploy::{evaluate, Decision};
 use autodeploy::model::Headers;
+use autodeploy::{evaluate, Decision};
 use autodeploy_bench_core as b;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -37,6 +38,8 @@ static GLOBAL: Counting = Counting;
 
 struct Case {
     name: &'static str,
+    /// The app has path filters (else the plain bench app).
+    paths: bool,
     path: String,
     headers: Headers,
     body: Vec<u8>,
@@ -52,6 +55,7 @@ fn cases() -> Vec<Case> {
     let gh = |body: &[u8], secret: &str| Headers::new(b::github_headers(body, secret, "d-1"));
     vec![
         Case {
+            paths: false,
             name: "github_push_deploy",
             path: git.clone(),
             headers: gh(&push, b::GIT_SECRET),
@@ -59,13 +63,15 @@ fn cases() -> Vec<Case> {
             expect: |d| matches!(d, Decision::Deploy(_)),
         },
         Case {
+            paths: false,
             name: "github_push_100_commits_deploy",
             path: git.clone(),
             headers: gh(&push100, b::GIT_SECRET),
-            body: push100,
+            body: push100.clone(),
             expect: |d| matches!(d, Decision::Deploy(_)),
         },
         Case {
+            paths: false,
             name: "github_push_other_branch_ignored",
             path: git.clone(),
             headers: gh(&other, b::GIT_SECRET),
@@ -73,28 +79,57 @@ fn cases() -> Vec<Case> {
             expect: |d| matches!(d, Decision::Ignore(_)),
         },
         Case {
+            paths: false,
             name: "github_push_bad_signature_401",
-            path: git,
+            path: git.clone(),
             headers: gh(&push, "wrong-secret"),
-            body: push,
+            body: push.clone(),
             expect: |d| matches!(d, Decision::Reject { status: 401, .. }),
         },
         Case {
+            paths: false,
             name: "dockerhub_push_deploy",
             path: format!("/hooks/shop/image/{}", b::IMAGE_TOKEN),
             headers: Headers::new(b::dockerhub_headers()),
             body: hub,
             expect: |d| matches!(d, Decision::Deploy(_)),
         },
+        Case {
+            name: "github_push_paths_deploy",
+            paths: true,
+            path: git.clone(),
+            headers: gh(&push, b::GIT_SECRET),
+            body: push,
+            expect: |d| matches!(d, Decision::Deploy(_)),
+        },
+        Case {
+            name: "github_push_100_commits_paths_deploy",
+            paths: true,
+            path: git,
+            headers: gh(&push100, b::GIT_SECRET),
+            body: push100,
+            expect: |d| matches!(d, Decision::Deploy(_)),
+        },
     ]
 }
 
 fn bench(c: &mut Criterion) {
-    let config = b::evaluate_config();
+    let plain = b::evaluate_config();
+    let with_paths = b::evaluate_config_with_paths();
+    let config = |case: &Case| if case.paths { &with_paths } else { &plain };
     let cases = cases();
     println!("allocations per evaluate() call (counting global allocator):");
     for case in &cases {
-        let run = || evaluate(&config, "POST", &case.path, &case.headers, &case.body, b::NOW_MS);
+        let run = || {
+            evaluate(
+                config(case),
+                "POST",
+                &case.path,
+                &case.headers,
+                &case.body,
+                b::NOW_MS,
+            )
+        };
         let decision = run();
         assert!((case.expect)(&decision), "{}: {decision:?}", case.name);
         drop(decision);
@@ -115,7 +150,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(case.name, |bn| {
             bn.iter(|| {
                 evaluate(
-                    black_box(&config),
+                    black_box(config(case)),
                     "POST",
                     black_box(&case.path),
                     black_box(&case.headers),
