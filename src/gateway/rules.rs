@@ -184,16 +184,21 @@ pub(super) mod tests {
 
     use super::*;
 
-    /// An app with the image section `image` and a generic deploy target.
-    pub(in crate::gateway) fn app(image: Value) -> App {
-        let body = json!({"image": image, "deploy": {"target": "generic", "path": "/deploy"}});
+    /// `PUT` of an app with `section` set to `value` and a generic deploy target.
+    fn put(section: &str, value: Value) -> Result<App, Error> {
+        let mut body = json!({"deploy": {"target": "generic", "path": "/deploy"}});
+        body[section] = value;
         App::from_put(
             "shop",
             body.to_string().as_bytes(),
             None,
             &mut |b: &mut [u8]| b.fill(7),
         )
-        .unwrap()
+    }
+
+    /// An app with the image section `image` and a generic deploy target.
+    pub(in crate::gateway) fn app(image: Value) -> App {
+        put("image", image).unwrap()
     }
 
     fn push(repository: &str, tags: &[&str]) -> ImagePush {
@@ -210,14 +215,7 @@ pub(super) mod tests {
     }
 
     fn git_app(git: Value) -> App {
-        let body = json!({"git": git, "deploy": {"target": "generic", "path": "/deploy"}});
-        App::from_put(
-            "shop",
-            body.to_string().as_bytes(),
-            None,
-            &mut |b: &mut [u8]| b.fill(7),
-        )
-        .unwrap()
+        put("git", git).unwrap()
     }
 
     /// A push of `git_ref` whose head says `message` and whose commits changed `files`.
@@ -331,17 +329,7 @@ pub(super) mod tests {
 
     #[test]
     fn git_patterns_are_checked_at_put() {
-        let put = |git: Value| {
-            let body = json!({"git": git, "deploy": {"target": "generic", "path": "/deploy"}});
-            App::from_put(
-                "shop",
-                body.to_string().as_bytes(),
-                None,
-                &mut |b: &mut [u8]| b.fill(7),
-            )
-            .map(|_| ())
-            .map_err(|e| e.reason())
-        };
+        let put = |git: Value| put("git", git).map(|_| ()).map_err(|e| e.reason());
         assert_eq!(
             put(json!({"branch": "release/*", "tags": "v*",
                               "paths": {"include": ["a/**"], "exclude": ["*.md"]}})),
