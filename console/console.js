@@ -391,6 +391,17 @@ function settingsForm(app, kind, changed) {
   return form;
 }
 
+// How the deploy ended, as the platform reported it: the state, its time, and a link to
+// the platform's page when it gave an http(s) one (the gateway accepts no other kind).
+function outcomeCell(outcome) {
+  if (!outcome) return "–";
+  const link = /^https?:\/\//.test(outcome.url ?? "")
+    ? h("a", { href: outcome.url, text: t("details"), attrs: { rel: "noopener noreferrer", target: "_blank" } })
+    : null;
+  return [badge(outcome.state), " ", when(outcome.at), link ? " " : null, link,
+    outcome.description ? h("div", { className: "reason", text: outcome.description }) : null];
+}
+
 function deliveryTable(app, list, refresh) {
   const title = h("h2", { id: "deliveries-title", text: t("deliveries") });
   if (!list.length) return [title, h("p", { text: t("noDeliveries") })];
@@ -401,6 +412,7 @@ function deliveryTable(app, list, refresh) {
     h("td", {}, badge(d.result)),
     h("td", { className: "reason", text: d.reason }),
     h("td", { text: d.platform_status ?? "–" }),
+    h("td", { className: "outcome" }, outcomeCell(d.outcome)),
     h("td", { className: "id", text: d.id ?? "–" }),
     h("td", {}, d.result === "deployed" && d.id ? h("button", {
       type: "button", text: t("redeploy"),
@@ -410,7 +422,7 @@ function deliveryTable(app, list, refresh) {
         refresh();
       },
     }) : null)));
-  const head = [t("at"), t("trigger"), t("provider"), t("result"), t("reason"), t("platform"), t("id"), ""];
+  const head = [t("at"), t("trigger"), t("provider"), t("result"), t("reason"), t("platform"), t("outcome"), t("id"), ""];
   return [title, h("div", { className: "scroll" }, h("table", {},
     h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col", text: c })))), h("tbody", {}, rows)))];
 }

@@ -119,6 +119,7 @@ pub(super) fn check(
         image: None,
         received_at_ms: now_ms,
         note: None,
+        status_url: None,
     };
     match kind {
         HookKind::Git => {

@@ -66,6 +66,8 @@ pub struct DeployEvent {
     /// A rule that could not be checked, and why: said in the answer and the log, not
     /// sent to the platform.
     pub note: Option<String>,
+    /// Where the platform reports how the deploy ended (generic target only).
+    pub status_url: Option<String>,
 }
 
 /// The longest commit message a delivery log entry keeps for a redeploy (cut at a
@@ -120,6 +122,7 @@ impl DeployEvent {
                 }),
             received_at_ms,
             note: None,
+            status_url: None,
         }
     }
 }
@@ -150,6 +153,7 @@ pub fn build_request(app: &App, platform: &PlatformConfig, event: &DeployEvent) 
                     "repository": i.repository, "tag": i.tag, "digest": i.digest,
                 })),
                 "received_at": crate::support::time::rfc3339(event.received_at_ms),
+                "status_url": event.status_url,
             });
             (format!("{}{path}", platform.origin), body)
         }
@@ -266,6 +270,7 @@ mod tests {
             image: None,
             received_at_ms: 0,
             note: None,
+            status_url: None,
         };
         let req = build_request(&app, &platform, &event);
         assert_eq!(req.method, "POST");

@@ -30,6 +30,8 @@ struct Http<'a, 'r> {
     kv: Option<&'a dyn Kv>,
     /// The claim this attempt holds, to finish or release.
     claim: Option<ClaimToken>,
+    /// The delivery log entry number a deploy took for its `status_url`.
+    seq: Option<i64>,
 }
 
 impl<'a> Http<'a, '_> {
@@ -74,6 +76,33 @@ impl Steps<'static> for Http<'_, '_> {
             self.host.var("platform_token").as_deref(),
         )
     }
+
+    fn status_url(&mut self, app: &App, delivery: &Delivery) -> Result<Option<String>, Error> {
+        let (url, seq) = reserve_status_url(self.host, self.req, self.kv(), app, &delivery.id)?;
+        self.seq = seq;
+        Ok(url)
+    }
+}
+
+/// For a deploy to the generic target: takes the delivery's log entry number and
+/// answers its `status_url` with it. Rainbond reports nothing back: none.
+pub(super) fn reserve_status_url(
+    host: &dyn Host,
+    req: &Request,
+    kv: &dyn Kv,
+    app: &App,
+    delivery: &str,
+) -> Result<(Option<String>, Option<i64>), Error> {
+    if !matches!(
+        app.deploy.target,
+        crate::state::app::DeployTarget::Generic { .. }
+    ) {
+        return Ok((None, None));
+    }
+    let seq = log::reserve(kv, &app.name, Ring::Main)?;
+    let base = super::public_base(host, req);
+    let url = super::outcome::status_url(host, &base, &app.name, seq, delivery);
+    Ok((url, Some(seq)))
 }
 
 /// Handles `POST /hooks/…`.
@@ -85,6 +114,7 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         read_body,
         kv: None,
         claim: None,
+        seq: None,
     };
     let eval = pipeline::run(&req.method, &req.path, &req.headers, started, &mut http);
     let Some(app) = eval.app else {
@@ -127,7 +157,7 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
     log.write(
         eval.facts.provider.map(Provider::as_str),
         id,
-        ring,
+        (ring, http.seq),
         &ended,
         eval.facts.event.as_ref(),
     );
@@ -244,13 +274,14 @@ pub(super) struct DeliveryLog<'a> {
 }
 
 impl DeliveryLog<'_> {
-    /// Writes the operator's line and the delivery log's entry; a deployed delivery's
-    /// entry keeps what was deployed (`event`), for a redeploy.
+    /// Writes the operator's line and the delivery log's entry (as the entry number the
+    /// deploy took for its `status_url`, if it did); a deployed delivery's entry keeps
+    /// what was deployed (`event`), for a redeploy.
     pub(super) fn write(
         &self,
         provider: Option<&str>,
         id: Option<&str>,
-        ring: Ring,
+        (ring, seq): (Ring, Option<i64>),
         ended: &Ended,
         event: Option<&DeployEvent>,
     ) {
@@ -282,8 +313,13 @@ impl DeliveryLog<'_> {
                 Ok(Outcome::Deploy(_)) => event.map(DeployEvent::kept),
                 _ => None,
             },
+            outcome: None,
         };
-        if let Err(e) = log::append(self.kv, app, ring, entry) {
+        let written = match seq {
+            Some(seq) => log::write_at(self.kv, app, ring, seq, entry),
+            None => log::append(self.kv, app, ring, entry),
+        };
+        if let Err(e) = written {
             host.log(&format!("app={app} delivery log not written: {}", e.0));
         }
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::checks::delivery_from;
 use super::deploy::{build_request, DeployEvent, PlatformConfig};
-use super::hooks::{answer, deploy, end_claim, DeliveryLog, Ended};
+use super::hooks::{answer, deploy, end_claim, reserve_status_url, DeliveryLog, Ended};
 use super::pipeline::Outcome;
 use super::rules::status_gate;
 use super::{Host, Request, Response, DEPLOY_DEADLINE_MS};
@@ -186,8 +186,9 @@ fn run(
             Delivery::new(crate::support::crypto::hex(&fresh), Dedupe::Never)
         }
     };
-    let event = DeployEvent::manual_from_kept(kept, delivery.id.clone(), started);
+    let mut event = DeployEvent::manual_from_kept(kept, delivery.id.clone(), started);
     let mut token = None;
+    let mut seq = None;
     let ended: Ended = (|| {
         match delivery::claim(kv, &app.name, &delivery, host.now_ms())? {
             Claim::Owned(owned) => token = Some(owned),
@@ -199,6 +200,9 @@ fn run(
             host.var("platform_url").as_deref(),
             host.var("platform_token").as_deref(),
         )?;
+        let (url, taken) = reserve_status_url(host, req, kv, app, &delivery.id)?;
+        event.status_url = url;
+        seq = taken;
         let call = build_request(app, &platform, &event);
         let waited_ms = host.now_ms().saturating_sub(started);
         if waited_ms > DEPLOY_DEADLINE_MS {
@@ -219,7 +223,7 @@ fn run(
     log.write(
         Some(Provider::Manual.as_str()),
         Some(&delivery.id),
-        Ring::Main,
+        (Ring::Main, seq),
         &ended,
         Some(&event),
     );

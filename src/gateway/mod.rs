@@ -12,6 +12,7 @@ mod console;
 mod deploy;
 mod hooks;
 mod manual;
+mod outcome;
 mod pipeline;
 mod route;
 mod rules;
@@ -109,6 +110,9 @@ pub fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) -> Respon
     }
     if path == "/api" || path.starts_with("/api/") {
         return admin::handle(host, req, path, read_body);
+    }
+    if let Some(parts) = outcome::route(path) {
+        return outcome::handle(host, req, read_body, parts);
     }
     if path.starts_with("/hooks/") {
         return hooks::handle(host, req, read_body);

@@ -85,6 +85,9 @@ pub trait Steps<'b> {
     fn claim(&mut self, app: &App, delivery: &Delivery, now_ms: u64) -> Result<bool, Error>;
     /// Where deploy calls go.
     fn platform(&self) -> Result<PlatformConfig, Error>;
+    /// The `status_url` the platform reports the outcome to (taking the delivery's log
+    /// entry number), when there is a log to record it in.
+    fn status_url(&mut self, app: &App, delivery: &Delivery) -> Result<Option<String>, Error>;
 }
 
 /// Runs one hook request through every check, in order.
@@ -154,6 +157,8 @@ fn decide<'p, 'b>(
     }
     status_gate(app)?;
     let platform = steps.platform()?;
+    let mut event = event;
+    event.status_url = steps.status_url(app, delivery)?;
     let call = build_request(app, &platform, &event);
     eval.facts.event = Some(event);
     Ok(Outcome::Deploy(call))

@@ -74,6 +74,11 @@ impl<'b> Steps<'b> for Config<'b> {
     fn platform(&self) -> Result<PlatformConfig, Error> {
         PlatformConfig::new(self.platform_url.as_deref(), self.platform_token.as_deref())
     }
+
+    /// No delivery log to record an outcome in: the embedding host reports its own.
+    fn status_url(&mut self, _: &App, _: &Delivery) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }
 
 /// Evaluates `body` sent to `method path` with `headers` against `config` at `now_ms`.

@@ -71,6 +71,9 @@ pub struct Entry {
     /// For a deployed delivery, what was deployed (`DeployEvent::kept`: repository,
     /// branch, commit, image), kept for a redeploy.
     pub event: Option<Value>,
+    /// How the deploy ended, as the platform reported it through the delivery's
+    /// `status_url`: `{"state", "url", "description", "at"}`.
+    pub outcome: Option<Value>,
 }
 
 impl Entry {
@@ -79,6 +82,7 @@ impl Entry {
         json!({
             "id": self.id, "at": self.at, "trigger": self.trigger, "provider": self.provider,
             "result": self.result, "reason": self.reason, "platform_status": self.platform_status,
+            "outcome": self.outcome,
         })
     }
 
@@ -96,20 +100,47 @@ impl Entry {
                 .and_then(Value::as_u64)
                 .and_then(|n| u16::try_from(n).ok()),
             event: v.get("event").filter(|e| e.is_object()).cloned(),
+            outcome: v.get("outcome").filter(|o| o.is_object()).cloned(),
         })
     }
 }
 
 pub fn append(kv: &dyn Kv, app: &str, ring: Ring, entry: Entry) -> Result<(), StoreError> {
-    let seq = kv.increment(&ring.seq_key(app), 1)?;
+    let seq = reserve(kv, app, ring)?;
+    write_at(kv, app, ring, seq, entry)
+}
+
+/// Takes the ring's next sequence number for an entry written later with [`write_at`]
+/// (a deploy's, whose `status_url` names it before the call).
+pub fn reserve(kv: &dyn Kv, app: &str, ring: Ring) -> Result<i64, StoreError> {
+    kv.increment(&ring.seq_key(app), 1)
+}
+
+/// Writes `entry` as number `seq` of the ring (into its slot, `seq % capacity`).
+pub fn write_at(
+    kv: &dyn Kv,
+    app: &str,
+    ring: Ring,
+    seq: i64,
+    entry: Entry,
+) -> Result<(), StoreError> {
     let mut slot = entry.to_json();
     slot["seq"] = json!(seq);
     if let Some(event) = entry.event {
         slot["event"] = event;
     }
     let bytes = serde_json::to_vec(&slot).expect("entries serialise");
-    let capacity = ring.capacity() as i64;
-    kv.set(&ring.slot_key(app, seq.rem_euclid(capacity)), &bytes)
+    kv.set(&slot_key(app, ring, seq), &bytes)
+}
+
+/// The key of the slot that holds entry number `seq`.
+pub fn slot_key(app: &str, ring: Ring, seq: i64) -> String {
+    ring.slot_key(app, seq.rem_euclid(ring.capacity() as i64))
+}
+
+/// The highest sequence number the ring has handed out (0 before the first).
+pub fn last_seq(kv: &dyn Kv, app: &str, ring: Ring) -> Result<i64, StoreError> {
+    kv.increment(&ring.seq_key(app), 0)
 }
 
 /// The ring's entries, newest first.
@@ -160,6 +191,7 @@ mod tests {
             reason: "ok".into(),
             platform_status: Some(202),
             event: None,
+            outcome: None,
         }
     }
 

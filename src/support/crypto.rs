@@ -5,8 +5,7 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// HMAC-SHA256 of `message` under `key` (tests sign with it).
-#[cfg(test)]
+/// HMAC-SHA256 of `message` under `key` (status URLs are signed with it, and tests).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(message);

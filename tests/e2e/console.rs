@@ -1,8 +1,9 @@
 //! The console in a real browser (Debian's chromium, driven through chromedriver, which
 //! `make test` starts: `scripts/with-browser.sh`): sign in, create an app, turn git on,
 //! copy its URL and secret from the page, push with them, watch the delivery arrive,
-//! rotate, deploy now, redeploy, set the git rules (branch pattern, tags, paths), switch
-//! language, and a delivery whose branch and message carry HTML that must stay text.
+//! rotate, deploy now, redeploy, set the git rules (branch pattern, tags, paths), see a
+//! platform's outcome report, switch language, and a delivery whose branch and message
+//! carry HTML that must stay text.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -316,6 +317,37 @@ async fn the_console_end_to_end() {
     assert_eq!(post_push(&url, &new_secret, "browser-tag", &tag).await, 202);
     wait_text(&c, "browser-tag").await;
     assert_eq!(gw.calls(), calls + 2);
+
+    // The platform reports the tag's deploy through its status URL: the outcome shows,
+    // its link is the platform's page, and its description stays text.
+    let sent = gw.platform.requests().last().unwrap().json();
+    let status_url = sent["status_url"].as_str().unwrap().to_string();
+    let report = json!({"state": "succeeded", "url": "https://platform.example/builds/9",
+                        "description": "<img src=z onerror=window.__xss=4> built"});
+    let path = &status_url[status_url.find("/hooks/").unwrap()..];
+    let (status, answer) = gw
+        .call(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            report.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    wait_text(&c, "<img src=z onerror=window.__xss=4> built").await;
+    let shown: Value = c
+        .execute(
+            "const a = document.querySelector('td.outcome a'); \
+             return [a && a.href, document.querySelector('td.outcome .badge').textContent, \
+                     window.__xss === undefined, document.querySelectorAll('main img').length]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        json!(["https://platform.example/builds/9", "succeeded", true, 0])
+    );
 
     // Chinese, and back.
     click(&c, "#lang").await;

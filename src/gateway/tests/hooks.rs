@@ -78,7 +78,9 @@ fn a_signed_push_makes_one_deploy_call_and_a_resend_is_a_duplicate() {
             "commit": {"id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
                        "message": "Fix checkout rounding\n\nRound totals half-even. @deploy",
                        "author": "Ann Developer"},
-            "image": null, "received_at": "2026-11-25T09:30:00.000Z"
+            "image": null, "received_at": "2026-11-25T09:30:00.000Z",
+            "status_url": format!("https://hooks.example.com/hooks/shop/status/1/{}",
+                                  status_token(1, FIXTURE_ID)),
         })
     );
     drop(sent);
@@ -95,7 +97,8 @@ fn a_signed_push_makes_one_deploy_call_and_a_resend_is_a_duplicate() {
         log[1],
         json!({"id": FIXTURE_ID, "at": "2026-11-25T09:30:00.000Z", "trigger": "git",
                "provider": "github", "result": "deployed",
-               "reason": "the platform accepted the deploy (HTTP 202)", "platform_status": 202})
+               "reason": "the platform accepted the deploy (HTTP 202)", "platform_status": 202,
+               "outcome": null})
     );
 }
 
@@ -556,4 +559,15 @@ fn a_body_that_cannot_be_read_is_a_400_and_logged() {
     assert_eq!(answer.status, 400);
     let reason = "malformed payload: could not read the body: connection reset";
     assert_eq!(rejected(&host)[0]["reason"], reason);
+}
+
+/// The token of a status URL, computed here from its definition: 128 bits of
+/// `HMAC(HMAC(admin_token, "autodeploy status_url v1"), "shop\n{seq}\n{delivery}")`.
+pub(super) fn status_token(seq: i64, delivery: &str) -> String {
+    use crate::support::crypto::{hex, hmac_sha256};
+    let key = hmac_sha256(
+        super::super::fake::ADMIN_TOKEN.as_bytes(),
+        b"autodeploy status_url v1",
+    );
+    hex(&hmac_sha256(&key, format!("shop\n{seq}\n{delivery}").as_bytes())[..16])
 }

@@ -5,6 +5,7 @@ mod admin;
 mod console;
 mod hooks;
 mod manual;
+mod outcome;
 mod payloads;
 mod rejected;
 mod replays;

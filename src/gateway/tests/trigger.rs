@@ -32,12 +32,18 @@ fn reject(status: u16, reason: &str) -> Decision {
     }
 }
 
+/// The same call, but for `status_url`: the export has no delivery log to record an
+/// outcome in, so its body says `null` there.
 #[test]
 fn the_export_makes_the_same_call_as_the_http_handler() {
     let host = FakeHost::default();
     let app = shop(&host);
     assert_eq!(push(&host, "d-1").status(), 202);
-    let sent = host.sent.borrow()[0].clone();
+    let mut sent = host.sent.borrow()[0].clone();
+    let mut body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert!(body["status_url"].is_string(), "{body}");
+    body["status_url"] = serde_json::Value::Null;
+    sent.body = serde_json::to_vec(&body).unwrap();
 
     let body = fixture("github/push.json");
     let decision = evaluate(
