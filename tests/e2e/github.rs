@@ -52,9 +52,15 @@ async fn signed_push_deploys_with_exactly_the_expected_call() {
         received_at.len() == 24 && received_at.ends_with('Z') && received_at.as_bytes()[10] == b'T',
         "RFC 3339 UTC: {received_at}"
     );
+    let id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    let status_url = sent["status_url"].as_str().expect("status_url").to_string();
+    assert!(
+        status_url.ends_with(&format!("/hooks/shop/status/1/{}", status_token(1, id))),
+        "{status_url}"
+    );
     assert_eq!(
         sent,
-        fixture_push_deploy_body("72d3162e-cc78-11e3-81ab-4c9367dc0958", &received_at)
+        fixture_push_deploy_body_with(id, &received_at, json!(status_url))
     );
 }
 

@@ -165,6 +165,8 @@ async fn every_registry_deploys_the_pushed_image_with_exactly_the_expected_call(
             Some(format!("Bearer {PLATFORM_TOKEN}").as_str())
         );
         let sent = call.json();
+        let status_url = sent["status_url"].as_str().unwrap_or_default();
+        assert!(status_url.contains("/hooks/shop/status/"), "{status_url}");
         assert_eq!(
             sent,
             json!({
@@ -178,6 +180,7 @@ async fn every_registry_deploys_the_pushed_image_with_exactly_the_expected_call(
                 "commit": null,
                 "image": {"repository": case.repository, "tag": case.tag, "digest": case.digest},
                 "received_at": sent["received_at"],
+                "status_url": sent["status_url"],
             }),
             "{}",
             case.fixture

@@ -257,6 +257,15 @@ pub fn git_secret(app: &Value) -> String {
 
 /// The generic deploy body the fixture `github/push.json` makes for app `shop`.
 pub fn fixture_push_deploy_body(delivery: &str, received_at: &str) -> Value {
+    fixture_push_deploy_body_with(delivery, received_at, Value::Null)
+}
+
+/// [`fixture_push_deploy_body`] with its `status_url` (`null` from the trigger export).
+pub fn fixture_push_deploy_body_with(
+    delivery: &str,
+    received_at: &str,
+    status_url: Value,
+) -> Value {
     json!({
         "app": "shop",
         "trigger": "git",
@@ -272,5 +281,19 @@ pub fn fixture_push_deploy_body(delivery: &str, received_at: &str) -> Value {
         },
         "image": null,
         "received_at": received_at,
+        "status_url": status_url,
     })
+}
+
+/// The `status_url` token for entry `seq` of the app `shop`, from its definition:
+/// 128 bits of `HMAC(HMAC(admin_token, "autodeploy status_url v1"), "shop\n{seq}\n{id}")`.
+pub fn status_token(seq: i64, delivery: &str) -> String {
+    let mac = |key: &[u8], data: &[u8]| {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        m.update(data);
+        m.finalize().into_bytes()
+    };
+    let key = mac(ADMIN_TOKEN.as_bytes(), b"autodeploy status_url v1");
+    let token = mac(&key, format!("shop\n{seq}\n{delivery}").as_bytes());
+    token[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
