@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde_json::json;
 
 use super::deploy::{interpret_answer, DeployEvent, PlatformConfig};
+use super::outcome;
 use super::pipeline::{self, Outcome, Steps};
 use super::{
     read_limited, Host, ReadBody, Request, Response, DEPLOY_DEADLINE_MS, PLATFORM_TIMEOUT,
@@ -78,31 +79,10 @@ impl Steps<'static> for Http<'_, '_> {
     }
 
     fn status_url(&mut self, app: &App, delivery: &Delivery) -> Result<Option<String>, Error> {
-        let (url, seq) = reserve_status_url(self.host, self.req, self.kv(), app, &delivery.id)?;
+        let (url, seq) = outcome::reserve(self.host, self.req, self.kv(), app, &delivery.id)?;
         self.seq = seq;
         Ok(url)
     }
-}
-
-/// For a deploy to the generic target: takes the delivery's log entry number and
-/// answers its `status_url` with it. Rainbond reports nothing back: none.
-pub(super) fn reserve_status_url(
-    host: &dyn Host,
-    req: &Request,
-    kv: &dyn Kv,
-    app: &App,
-    delivery: &str,
-) -> Result<(Option<String>, Option<i64>), Error> {
-    if !matches!(
-        app.deploy.target,
-        crate::state::app::DeployTarget::Generic { .. }
-    ) {
-        return Ok((None, None));
-    }
-    let seq = log::reserve(kv, &app.name, Ring::Main)?;
-    let base = super::public_base(host, req);
-    let url = super::outcome::status_url(host, &base, &app.name, seq, delivery);
-    Ok((url, Some(seq)))
 }
 
 /// Handles `POST /hooks/…`.
@@ -315,7 +295,7 @@ impl DeliveryLog<'_> {
             },
             outcome: None,
         };
-        let written = match seq {
+        let written = match seq.filter(|_| ring == Ring::Main) {
             Some(seq) => log::write_at(self.kv, app, ring, seq, entry),
             None => log::append(self.kv, app, ring, entry),
         };

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::checks::delivery_from;
 use super::deploy::{build_request, DeployEvent, PlatformConfig};
-use super::hooks::{answer, deploy, end_claim, reserve_status_url, DeliveryLog, Ended};
+use super::hooks::{answer, deploy, end_claim, DeliveryLog, Ended};
+use super::outcome;
 use super::pipeline::Outcome;
 use super::rules::status_gate;
 use super::{Host, Request, Response, DEPLOY_DEADLINE_MS};
@@ -200,7 +201,7 @@ fn run(
             host.var("platform_url").as_deref(),
             host.var("platform_token").as_deref(),
         )?;
-        let (url, taken) = reserve_status_url(host, req, kv, app, &delivery.id)?;
+        let (url, taken) = outcome::reserve(host, req, kv, app, &delivery.id)?;
         event.status_url = url;
         seq = taken;
         let call = build_request(app, &platform, &event);

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use super::{read_limited, Host, ReadBody, Request, Response};
 use crate::error::Error;
-use crate::state::app;
+use crate::state::app::{self, App, DeployTarget};
 use crate::state::log::{self, Ring};
 use crate::state::Kv;
 use crate::support::crypto::{hex, hmac_sha256};
@@ -39,7 +39,7 @@ fn token(key: &[u8; 32], app: &str, seq: i64, delivery: &str) -> String {
 
 /// The `status_url` of delivery `delivery`, entry `seq` of `app`'s log, under `base`
 /// (the gateway's public URL); `None` without an admin token to derive the key from.
-pub(super) fn status_url(
+fn status_url(
     host: &dyn Host,
     base: &str,
     app: &str,
@@ -49,6 +49,24 @@ pub(super) fn status_url(
     let admin = host.var("admin_token").filter(|t| !t.is_empty())?;
     let token = token(&key(&admin), app, seq, delivery);
     Some(format!("{base}/hooks/{app}/status/{seq}/{token}"))
+}
+
+/// For a deploy to the generic target: takes the delivery's log entry number and
+/// answers its `status_url` with it. Rainbond reports nothing back: none.
+pub(super) fn reserve(
+    host: &dyn Host,
+    req: &Request,
+    kv: &dyn Kv,
+    app: &App,
+    delivery: &str,
+) -> Result<(Option<String>, Option<i64>), Error> {
+    if !matches!(app.deploy.target, DeployTarget::Generic { .. }) {
+        return Ok((None, None));
+    }
+    let seq = log::reserve(kv, &app.name, Ring::Main)?;
+    let base = super::public_base(host, req);
+    let url = status_url(host, &base, &app.name, seq, delivery);
+    Ok((url, Some(seq)))
 }
 
 /// `/hooks/{app}/status/{seq}/{token}` → its parts.

@@ -4,7 +4,8 @@
 //! method (405) → route and app (404) → image token (404) → body size (413) → content
 //! type (415) → authentication (401) → trigger enabled (403) → payload (400) → rules
 //! (`pong`, `ignored`) → the delivery's claim (`duplicate`, 409 `in_progress`) → app
-//! status (409) → the deploy call to make.
+//! status (409) → the deploy call to make (with its `status_url`, which takes the
+//! delivery's log entry number).
 //!
 //! What differs between the two callers is behind [`Steps`]: where the app comes from,
 //! how the body is read, how an id-less API delivery is named, whether deliveries are
