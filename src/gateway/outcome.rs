@@ -39,13 +39,7 @@ fn token(key: &[u8; 32], app: &str, seq: i64, delivery: &str) -> String {
 
 /// The `status_url` of delivery `delivery`, entry `seq` of `app`'s log, under `base`
 /// (the gateway's public URL); `None` without an admin token to derive the key from.
-fn status_url(
-    host: &dyn Host,
-    base: &str,
-    app: &str,
-    seq: i64,
-    delivery: &str,
-) -> Option<String> {
+fn status_url(host: &dyn Host, base: &str, app: &str, seq: i64, delivery: &str) -> Option<String> {
     let admin = host.var("admin_token").filter(|t| !t.is_empty())?;
     let token = token(&key(&admin), app, seq, delivery);
     Some(format!("{base}/hooks/{app}/status/{seq}/{token}"))
