@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 out=target/wasm32-wasip2/release/autodeploy.wasm
 say() { echo "component: $*" >&2; }
+. scripts/debian.sh
 
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   say "rustup has the wasm32-wasip2 target: cargo build --target wasm32-wasip2 --release"
@@ -22,10 +23,7 @@ else
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
-    say "installing Debian packages: ${need[*]}"
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}" >&2
+    install_debian component "the wasm32 toolchain" "${need[@]}"
   fi
   linker_dir="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
   [ -x "$linker_dir/wasm-component-ld" ] || { say "no wasm-component-ld in $linker_dir"; exit 1; }
@@ -46,12 +44,7 @@ echo "$path" >"$out.build"
 mkdir -p target/tools
 # binaryen's wasm-opt shrinks the core module by about a sixth, at no cost in speed
 # (scripts/optimize-component.rs); installed from Debian when missing.
-if ! command -v wasm-opt >/dev/null; then
-  say "installing Debian package: binaryen (wasm-opt)"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q binaryen >&2
-fi
+command -v wasm-opt >/dev/null || install_debian component wasm-opt binaryen
 rustc --edition 2021 -O -o target/tools/optimize-component scripts/optimize-component.rs
 target/tools/optimize-component "$out"
 # The component's debug names (~12 KB) are never read at run time.

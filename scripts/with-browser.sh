@@ -13,19 +13,8 @@ die() { say "error: $*"; exit 1; }
 [ $# -gt 0 ] || die "usage: scripts/with-browser.sh COMMAND [ARG]..."
 
 if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
-  command -v apt-get >/dev/null 2>&1 ||
-    die "chromium and chromedriver are not installed and there is no apt-get to install them: install them (apt-get install chromium chromium-driver) and run again"
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 ||
-      die "installing chromium needs root: run 'sudo apt-get install -y chromium chromium-driver' and run again"
-    sudo=sudo
-  fi
-  say "chromium or chromedriver is missing: installing the Debian packages chromium and chromium-driver"
-  if ! { $sudo apt-get update -q >&2 &&
-         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium chromium-driver >&2; }; then
-    die "could not install chromium with apt-get: install it by hand (apt-get install chromium chromium-driver) and run again"
-  fi
+  . "$(dirname "$0")/debian.sh"
+  install_debian with-browser "chromium or chromedriver" chromium chromium-driver
   command -v chromedriver >/dev/null 2>&1 || die "chromedriver is still not on PATH after installing it"
 fi
 

@@ -17,19 +17,8 @@ die() { say "error: $*"; exit 1; }
 [ $# -gt 0 ] || die "usage: scripts/with-redis.sh COMMAND [ARG]..."
 
 if ! command -v redis-server >/dev/null 2>&1; then
-  command -v apt-get >/dev/null 2>&1 ||
-    die "redis-server is not installed and there is no apt-get to install it: install Redis (e.g. apt-get install redis-server) and run again"
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 ||
-      die "redis-server is not installed and installing it needs root: run 'sudo apt-get install -y redis-server' and run again"
-    sudo=sudo
-  fi
-  say "redis-server is missing: installing the Debian package redis-server"
-  if ! { $sudo apt-get update -q >&2 &&
-         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q redis-server >&2; }; then
-    die "could not install redis-server with apt-get: install it by hand (apt-get install redis-server) and run again"
-  fi
+  . "$(dirname "$0")/debian.sh"
+  install_debian with-redis redis-server redis-server
   command -v redis-server >/dev/null 2>&1 || die "redis-server is still not on PATH after installing it"
 fi
 
