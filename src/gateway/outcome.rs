@@ -120,8 +120,9 @@ fn parse_report(body: &[u8]) -> Result<Report, Error> {
     })
 }
 
-/// An answer in the hooks' shape.
+/// An answer in the hooks' shape; like theirs, a 404 or 405 names no app.
 fn answer(status: u16, result: &str, reason: &str, app: &str, delivery: Option<&str>) -> Response {
+    let app = (status != 404 && status != 405).then_some(app);
     Response::json(
         status,
         &json!({"result": result, "reason": reason, "app": app, "delivery": delivery}),
@@ -144,6 +145,9 @@ pub(super) fn handle(
     let Ok(seq) = seq.parse::<i64>() else {
         return unknown();
     };
+    if !crate::state::app::valid_app_name(app) {
+        return unknown();
+    }
     let Some(admin) = host.var("admin_token").filter(|t| !t.is_empty()) else {
         return unknown();
     };
@@ -279,7 +283,7 @@ fn find(
     seq: i64,
     given: &str,
 ) -> Result<Found, crate::state::StoreError> {
-    if seq <= 0 || !crate::state::app::valid_app_name(app) || app::load(kv, app)?.is_none() {
+    if seq <= 0 || app::load(kv, app)?.is_none() {
         return Ok(Found::Unknown);
     }
     let Some(raw) = kv.get(&log::slot_key(app, Ring::Main, seq))? else {

@@ -127,6 +127,7 @@ fn forged_other_and_expired_urls_and_bad_reports_are_refused() {
     ] {
         let r = report(&host, u, &ok);
         assert_eq!(r.result(), (404, "rejected".into()), "{what}: {}", r.text());
+        assert_eq!(r.json()["app"], Value::Null, "{what}: a 404 names no app");
     }
     assert_eq!(outcome(&host, "d-1"), Value::Null);
     assert_eq!(outcome(&host, "d-2"), Value::Null);
