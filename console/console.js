@@ -165,7 +165,8 @@ async function appsPage() {
     const answer = await api("GET", `/api/apps${query}`);
     if (answer.status !== 200) return;
     for (const app of answer.body.apps) {
-      const last = h("td", { text: "…" });
+      const newest = app.last_delivery;
+      const last = h("td", {}, ...(newest ? [badge(newest.result), " ", when(newest.at)] : [t("none")]));
       const row = h("tr", {},
         h("td", {}, h("a", { href: `#/apps/${encodeURIComponent(app.name)}`, text: app.name })),
         h("td", { text: app.status }),
@@ -174,10 +175,6 @@ async function appsPage() {
       row.dataset.name = app.name;
       rows.push(row);
       list.append(row);
-      api("GET", `/api/apps/${encodeURIComponent(app.name)}/deliveries`).then((d) => {
-        const newest = d.body?.deliveries?.[0];
-        last.replaceChildren(...(newest ? [badge(newest.result), " ", when(newest.at)] : [t("none")]));
-      }).catch(() => {});
     }
     after = answer.body.next;
     more.hidden = !after;

@@ -10,7 +10,8 @@ use crate::error::Error;
 use crate::model::Trigger;
 use crate::state::app::{self, valid_app_name, App};
 use crate::state::delivery::ring;
-use crate::state::{log, Kv};
+use crate::state::log::{self, Ring};
+use crate::state::Kv;
 
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -176,8 +177,8 @@ fn put(
     Ok(Response::json(status, &app.view(&public_base(host, req))))
 }
 
-/// `GET /api/apps?limit=&after=`: a page of apps in name order, and the `next` page's
-/// `after` (`null` on the last page).
+/// `GET /api/apps?limit=&after=`: a page of apps in name order, each with its newest
+/// delivery, and the `next` page's `after` (`null` on the last page).
 fn list(host: &dyn Host, req: &Request, kv: &dyn Kv) -> Result<Response, Error> {
     let query = req.path.split_once('?').map_or("", |(_, q)| q);
     let (mut limit, mut after) = (app::PAGE_DEFAULT, None);
@@ -198,7 +199,13 @@ fn list(host: &dyn Host, req: &Request, kv: &dyn Kv) -> Result<Response, Error> 
     }
     let page = app::page(kv, after.as_deref(), limit)?;
     let base = public_base(host, req);
-    let apps: Vec<_> = page.apps.iter().map(|app| app.view(&base)).collect();
+    let mut apps = Vec::with_capacity(page.apps.len());
+    for app in &page.apps {
+        let mut view = app.view(&base);
+        view["last_delivery"] = log::newest(kv, &app.name, Ring::Main)?
+            .map_or(serde_json::Value::Null, |e| e.to_json());
+        apps.push(view);
+    }
     Ok(Response::json(
         200,
         &json!({"apps": apps, "next": page.next}),

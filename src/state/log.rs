@@ -165,6 +165,31 @@ pub fn read(kv: &dyn Kv, app: &str, ring: Ring) -> Result<Vec<Entry>, StoreError
     Ok(slots.into_iter().map(|(_, e)| e).collect())
 }
 
+/// The ring's newest written entry, in at most four store calls (the app list shows it
+/// for each app; [`read`] takes one per slot). The newest number may belong to a deploy
+/// whose entry is not written yet: then the one before it.
+pub fn newest(kv: &dyn Kv, app: &str, ring: Ring) -> Result<Option<Entry>, StoreError> {
+    if !kv.exists(&ring.seq_key(app))? {
+        return Ok(None);
+    }
+    let last = last_seq(kv, app, ring)?;
+    for seq in [last, last - 1] {
+        if seq <= 0 {
+            break;
+        }
+        let Some(raw) = kv.get(&slot_key(app, ring, seq))? else {
+            continue;
+        };
+        let Ok(v) = crate::support::json::parse(&raw) else {
+            continue;
+        };
+        if v.get("seq").and_then(Value::as_i64) == Some(seq) {
+            return Ok(Entry::from_json(&v));
+        }
+    }
+    Ok(None)
+}
+
 /// Forgets both rings (when the app is deleted).
 pub fn clear(kv: &dyn Kv, app: &str) -> Result<(), StoreError> {
     for ring in [Ring::Main, Ring::Rejected] {
@@ -204,6 +229,11 @@ mod tests {
         let entries = read(&kv, "shop", Ring::Main).unwrap();
         assert_eq!(entries.len(), 50);
         assert_eq!(entries[0].id.as_deref(), Some("d119"));
+        assert_eq!(newest(&kv, "shop", Ring::Main).unwrap(), Some(entry(119)));
+        // a number taken for a deploy whose entry is not written yet: the one before
+        reserve(&kv, "shop", Ring::Main).unwrap();
+        assert_eq!(newest(&kv, "shop", Ring::Main).unwrap(), Some(entry(119)));
+        assert_eq!(newest(&kv, "other", Ring::Main).unwrap(), None);
         assert_eq!(entries[49].id.as_deref(), Some("d70"));
         assert!(kv.keys().unwrap().len() <= 51);
         assert!(read(&kv, "other", Ring::Main).unwrap().is_empty());

@@ -355,6 +355,15 @@ async fn the_console_end_to_end() {
     click(&c, "#lang").await;
     wait_text(&c, "Deploy now").await;
 
+    // The app list shows each app's newest delivery, from the list's own answer.
+    c.goto(&format!("{base}/console/#/")).await.unwrap();
+    let newest = until("the newest delivery in the list", || async {
+        let badge = c.find(Locator::Css("tbody tr td span.badge")).await.ok()?;
+        badge.text().await.ok()
+    })
+    .await;
+    assert_eq!(newest, "deployed");
+
     // Sign out forgets the token.
     click(&c, "#signout").await;
     wait_text(&c, "Admin token").await;

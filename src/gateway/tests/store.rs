@@ -243,3 +243,32 @@ fn a_store_without_an_index_lists_its_apps_once_from_the_keys() {
     host.admin("GET", "/api/apps", &Value::Null);
     assert_eq!(host.store_calls("keys"), 0);
 }
+
+/// Each app in the list comes with its newest delivery (a few store calls, not a read of
+/// its whole log), so the console's list needs no call per app.
+#[test]
+fn the_app_list_shows_each_apps_newest_delivery() {
+    let host = FakeHost::default();
+    shop(&host);
+    let quiet = json!({"deploy": {"target": "generic", "path": "/deploy"}});
+    assert_eq!(host.admin("PUT", "/api/apps/quiet", &quiet).status(), 201);
+    assert_eq!(push(&host, "d-1").status(), 202);
+    assert_eq!(push(&host, "d-1").result().1, "duplicate");
+
+    host.reset_store_calls();
+    let list = host.admin("GET", "/api/apps", &Value::Null).json();
+    assert!(
+        host.store_calls("get") <= 1 + 2 + 2,
+        "{}",
+        host.store_calls("get")
+    );
+    let apps = list["apps"].as_array().unwrap();
+    assert_eq!(apps[0]["name"], "quiet");
+    assert_eq!(apps[0]["last_delivery"], Value::Null);
+    assert_eq!(apps[1]["name"], "shop");
+    let newest = &apps[1]["last_delivery"];
+    assert_eq!(
+        (&newest["id"], &newest["result"]),
+        (&json!("d-1"), &json!("duplicate"))
+    );
+}
