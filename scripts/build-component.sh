@@ -42,12 +42,10 @@ fi
 # Which path built it: the e2e size test holds each path to its own budget.
 echo "$path" >"$out.build"
 mkdir -p target/tools
-# binaryen's wasm-opt shrinks the core module by about a sixth, at no cost in speed
-# (scripts/optimize-component.rs); installed from Debian when missing.
+# binaryen's wasm-opt shrinks the core module by about a sixth, at no cost in speed, and
+# the component's debug names (~12 KB) are never read at run time
+# (scripts/finish-component.rs). binaryen is installed from Debian when missing.
 command -v wasm-opt >/dev/null || install_debian component wasm-opt binaryen
-rustc --edition 2021 -O -o target/tools/optimize-component scripts/optimize-component.rs
-target/tools/optimize-component "$out"
-# The component's debug names (~12 KB) are never read at run time.
-rustc --edition 2021 -O -o target/tools/strip-component-names scripts/strip-component-names.rs
-target/tools/strip-component-names "$out"
+rustc --edition 2021 -O -o target/tools/finish-component scripts/finish-component.rs
+target/tools/finish-component "$out"
 say "built $out ($(stat -c %s "$out") bytes)"
