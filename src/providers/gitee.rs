@@ -7,8 +7,9 @@
 //! The signature does not cover the body, and Gitee sends no delivery id: deliveries are
 //! de-duplicated by the body's hash ([`GitProvider::delivery_id`] is `None`).
 //!
-//! `Push Hook` deploys; `Tag Push Hook` is read the same way (its `refs/tags/…` ref makes
-//! the rules ignore it). The "Test" button sends `X-Gitee-Ping: true`: a ping.
+//! `Push Hook` and `Tag Push Hook` are read the same way (the rules tell a `refs/tags/…`
+//! ref apart: it deploys only when `git.tags` names the tag). The "Test" button sends
+//! `X-Gitee-Ping: true`: a ping.
 //!
 //! <https://help.gitee.com/webhook/gitee-webhook-push-data-format>,
 //! <https://help.gitee.com/webhook/how-to-verify-webhook-keys>

@@ -7,8 +7,9 @@
 //!
 //! `push` deploys. Gogs sends no `head_commit`: the head is the commit in `commits`
 //! (newest first) whose `id` is `after`. The "Test Delivery" button sends a `push` of the default branch's head
-//! with `before == after`, which no real push has: a ping. Branch and tag deletions come
-//! as `delete` events, and other events are ignored.
+//! with `before == after`, which no real push has: a ping. A pushed tag comes only as a
+//! `create` event, read as that tag's push ([`tag_created`]). Branch and tag deletions
+//! come as `delete` events, and other events are ignored.
 //!
 //! <https://gogs.io/docs/features/webhook>
 
