@@ -4,11 +4,10 @@
 //! `Push Hook` and `Tag Push Hook` are read the same way (the rules tell a `refs/tags/…`
 //! ref apart: it deploys only when `git.tags` names the tag). The head commit is the one
 //! whose `id` is `checkout_sha` (`commits` run oldest to newest and hold at most 20); a
-//! deletion has a
-//! null `checkout_sha` and a zero `after`. GitLab always sends both members: a push
-//! without either is malformed (400), not a deletion. GitLab's "Test" button sends a `Push Hook`
-//! built from the default branch's latest commits, which cannot be told apart from a real
-//! push: it is treated as one.
+//! deletion has a null `checkout_sha` and a zero `after`. GitLab always sends both
+//! members: a push without either is malformed (400), not a deletion. GitLab's "Test"
+//! button sends a `Push Hook` built from the default branch's latest commits, which cannot
+//! be told apart from a real push: it is treated as one.
 //!
 //! <https://docs.gitlab.com/user/project/integrations/webhook_events/#push-events>
 
