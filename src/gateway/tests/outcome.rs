@@ -197,3 +197,33 @@ fn manual_deploys_have_one_and_rainbond_has_none() {
     assert_eq!(sent, json!({"secret_key": "rb-key"}));
     assert_eq!(outcome(&host, "d-1"), Value::Null);
 }
+
+/// A report that comes before the deploy call was answered (its entry number is taken,
+/// its entry not written yet) is told to retry; a number never taken is unknown.
+#[test]
+fn a_report_ahead_of_the_calls_answer_is_told_to_retry() {
+    use crate::gateway::Host;
+    use crate::state::log::{self, Ring};
+
+    let host = FakeHost::default();
+    shop(&host);
+    assert_eq!(push(&host, "d-1").status(), 202);
+    // what a second deploy does just before its call: take entry number 2
+    let kv = host.kv().unwrap();
+    assert_eq!(log::reserve(kv, "shop", Ring::Main).unwrap(), 2);
+    let early = format!(
+        "https://hooks.example.com/hooks/shop/status/2/{}",
+        status_token(2, "d-2")
+    );
+    let r = report(&host, &early, &json!({"state": "building"}));
+    assert_eq!(r.result(), (409, "in_progress".into()), "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let never = format!(
+        "https://hooks.example.com/hooks/shop/status/3/{}",
+        status_token(3, "d-3")
+    );
+    assert_eq!(
+        report(&host, &never, &json!({"state": "building"})).status(),
+        404
+    );
+}
