@@ -1,5 +1,7 @@
 //! The demo deploy platform (`--demo-platform`): a stub that accepts every deploy call
-//! and prints it, credentials hidden, for local walk-throughs.
+//! and prints it, credentials hidden, for local walk-throughs; a moment later it reports
+//! the deploy succeeded to the call's `status_url`, as a platform would once its build
+//! ended, so the console shows an outcome.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,7 +22,11 @@ use wasmtime_wasi_http::io::TokioIo;
 pub struct DemoPlatform {
     listener: TcpListener,
     addr: SocketAddr,
+    report_after: Duration,
 }
+
+/// How long the demo platform "builds" before it reports the outcome.
+pub const DEMO_BUILD_TIME: Duration = Duration::from_secs(2);
 
 impl DemoPlatform {
     /// Bind `addr` (port 0 picks a free port).
@@ -29,7 +35,17 @@ impl DemoPlatform {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (demo platform): {e}"))?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, addr })
+        Ok(Self {
+            listener,
+            addr,
+            report_after: DEMO_BUILD_TIME,
+        })
+    }
+
+    /// Report outcomes after `delay` instead of [`DEMO_BUILD_TIME`].
+    pub fn report_after(mut self, delay: Duration) -> Self {
+        self.report_after = delay;
+        self
     }
 
     /// The bound address.
@@ -47,8 +63,9 @@ impl DemoPlatform {
                     continue;
                 }
             };
+            let delay = self.report_after;
             tokio::spawn(async move {
-                let service = service_fn(|req: hyper::Request<Incoming>| async move {
+                let service = service_fn(move |req: hyper::Request<Incoming>| async move {
                     let (parts, body) = req.into_parts();
                     let body = body
                         .collect()
@@ -56,6 +73,17 @@ impl DemoPlatform {
                         .map(|c| c.to_bytes())
                         .unwrap_or_default();
                     println!("{}", describe_call(&parts, &body));
+                    if let Some(url) = status_url(&body) {
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            match report_succeeded(&url).await {
+                                Ok(status) => println!(
+                                    "[platform] reported \"succeeded\" to the status URL -> {status}"
+                                ),
+                                Err(e) => println!("[platform] could not report the outcome: {e}"),
+                            }
+                        });
+                    }
                     let mut response = hyper::Response::new(Full::new(Bytes::from_static(
                         br#"{"accepted":true}"#,
                     )));
@@ -72,6 +100,36 @@ impl DemoPlatform {
             });
         }
     }
+}
+
+/// The `status_url` of a deploy call's JSON body, when it has one.
+fn status_url(body: &[u8]) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.get("status_url")?.as_str().map(String::from)
+}
+
+/// `POST {url}` with `{"state": "succeeded", …}` over plain HTTP (the demo runs on
+/// loopback; an `https` URL is left alone): answers the gateway's status.
+async fn report_succeeded(url: &str) -> anyhow::Result<u16> {
+    let uri: http::Uri = url.parse()?;
+    if uri.scheme_str() != Some("http") {
+        anyhow::bail!("only http:// status URLs are reported by the demo ({url})");
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| anyhow::anyhow!("no host in {url}"))?
+        .clone();
+    let port = authority.port_u16().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((authority.host(), port)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let body = br#"{"state":"succeeded","description":"demo platform: nothing was built"}"#;
+    let request = hyper::Request::post(uri.path())
+        .header(hyper::header::HOST, authority.as_str())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from_static(body)))?;
+    Ok(sender.send_request(request).await?.status().as_u16())
 }
 
 /// The text the demo platform prints for one call.

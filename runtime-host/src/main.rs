@@ -32,7 +32,8 @@ OPTIONS:
                             hosts on the same database share apps and deliveries, so
                             several can serve behind one load balancer
     --demo-platform ADDR    also start a stub deploy platform on ADDR that answers every
-                            call 202 {\"accepted\":true} and prints it to stdout
+                            call 202 {\"accepted\":true}, prints it to stdout, and two
+                            seconds later reports it succeeded to its status_url
     --header-timeout SECS   time a request's head may take [default: 5]
     --body-timeout SECS     time a request's body may take after its head, read whole
                             before the request takes an instance [default: 10]
