@@ -18,7 +18,7 @@ use wasmtime_wasi_http::io::TokioIo;
 /// A stub deploy platform for local walk-throughs (`--demo-platform`): answers every
 /// request `202 {"accepted":true}` and prints each call to stdout (method, path, headers
 /// with `authorization` shown as `Bearer ***`, and the body with any JSON `secret_key`
-/// value shown as `***`).
+/// value shown as `***` and the token of its `status_url` too).
 pub struct DemoPlatform {
     listener: TcpListener,
     addr: SocketAddr,
@@ -173,6 +173,13 @@ fn redact_secret_keys(v: &mut serde_json::Value) {
             for (k, v) in map.iter_mut() {
                 if k == "secret_key" && v.is_string() {
                     *v = serde_json::Value::String("***".to_string());
+                } else if let (true, Some(url)) = (k == "status_url", v.as_str()) {
+                    // The URL is a capability: its last segment, the token, stays hidden.
+                    let shown = match url.rsplit_once('/') {
+                        Some((path, _)) => format!("{path}/***"),
+                        None => "***".to_string(),
+                    };
+                    *v = serde_json::Value::String(shown);
                 } else {
                     redact_secret_keys(v);
                 }
@@ -197,13 +204,19 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        let text = describe_call(&parts, br#"{"secret_key":"rb-secret","app":"shop"}"#);
+        let text = describe_call(
+            &parts,
+            br#"{"secret_key":"rb-secret","app":"shop",
+                 "status_url":"http://127.0.0.1:3000/hooks/shop/status/7/0f1e2d3c4b5a69788796a5b4c3d2e1f0"}"#,
+        );
         assert!(text.contains("[platform] POST /console/custom/deploy/svc1"));
         assert!(text.contains("authorization: Bearer ***"));
         assert!(text.contains("idempotency-key: d1"));
         assert!(text.contains(r#""secret_key":"***""#));
         assert!(!text.contains("platform-secret"));
         assert!(!text.contains("rb-secret"));
+        assert!(text.contains(r#""status_url":"http://127.0.0.1:3000/hooks/shop/status/7/***""#));
+        assert!(!text.contains("0f1e2d3c"), "{text}");
     }
 
     #[test]
