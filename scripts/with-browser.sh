@@ -18,20 +18,8 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null
   command -v chromedriver >/dev/null 2>&1 || die "chromedriver is still not on PATH after installing it"
 fi
 
-dir="$(mktemp -d "${TMPDIR:-/tmp}/autodeploy-browser.XXXXXX")"
-pid=""
-stop() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$dir"
-}
-trap stop EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$(dirname "$0")/throwaway.sh"
+throwaway_setup browser
 
 # chromedriver answers GET /status once it is up. (In a subshell: a write to a port that
 # is not listening yet must not take the script down with SIGPIPE.)
@@ -43,25 +31,10 @@ ready() {
   [[ "$reply" == HTTP/1.?\ 200* ]]
 }
 
-port=""
-for _ in 1 2 3 4 5; do
-  candidate=$((20000 + RANDOM % 40000))
-  if { exec 3<>"/dev/tcp/127.0.0.1/$candidate"; } 2>/dev/null; then
-    exec 3>&-
-    continue
-  fi
-  chromedriver --port="$candidate" --allowed-ips=127.0.0.1 >"$dir/chromedriver.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do
-    if ready "$candidate"; then port=$candidate; break; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$port" ] && break
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
-done
+start() {
+  exec chromedriver --port="$1" --allowed-ips=127.0.0.1 >"$dir/chromedriver.log" 2>&1
+}
+throwaway_start start ready
 [ -n "$port" ] || die "chromedriver did not start: $(tail -n 5 "$dir/chromedriver.log" 2>/dev/null)"
 say "chromedriver $(chromedriver --version | awk '{print $2}') pid $pid at http://127.0.0.1:$port"
 

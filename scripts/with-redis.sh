@@ -22,20 +22,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   command -v redis-server >/dev/null 2>&1 || die "redis-server is still not on PATH after installing it"
 fi
 
-dir="$(mktemp -d "${TMPDIR:-/tmp}/autodeploy-redis.XXXXXX")"
-pid=""
-stop() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$dir"
-}
-trap stop EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$(dirname "$0")/throwaway.sh"
+throwaway_setup redis
 
 # Answers 0 once the server on port $1 answers PING.
 ready() {
@@ -51,28 +39,11 @@ ready() {
   fi
 }
 
-# A free port is one nothing answers on; another process may take it before Redis binds
-# it, so a failed start moves on to another port.
-port=""
-for _ in 1 2 3 4 5; do
-  candidate=$((20000 + RANDOM % 40000))
-  if { exec 3<>"/dev/tcp/127.0.0.1/$candidate"; } 2>/dev/null; then
-    exec 3>&-
-    continue
-  fi
-  redis-server --port "$candidate" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$dir" --logfile "$dir/redis.log" --daemonize no >/dev/null 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do
-    if ready "$candidate"; then port=$candidate; break; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$port" ] && break
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
-done
+start() {
+  exec redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$dir" --logfile "$dir/redis.log" --daemonize no >/dev/null 2>&1
+}
+throwaway_start start ready
 if [ -z "$port" ]; then
   [ -f "$dir/redis.log" ] && tail -n 20 "$dir/redis.log" >&2
   die "could not start redis-server on a free loopback port"
