@@ -244,3 +244,71 @@ fn the_pruned_parse_equals_the_full_parse_minus_unread_members() {
     }
     assert!(checked >= 20, "only {checked} fixtures");
 }
+
+/// Each way a payload can fail to show every changed file, as `docs/http-api.md`'s table
+/// promises, on synthetic payloads; and the files, each once, when it shows them all.
+#[test]
+fn changed_files_know_when_the_list_is_cut() {
+    let commit = |files: &[&str]| json!({"id": "c", "added": [], "modified": files, "removed": []});
+    let listing = |max_commits, max_files| Listing {
+        name: "P",
+        total: Some("total"),
+        cut_flag: Some("cut"),
+        max_commits,
+        max_files,
+    };
+    let unknown = |p: Value, l: &Listing| match changed_files(&p, l) {
+        Files::Unknown(why) => why,
+        other => panic!("{p}: {other:?}"),
+    };
+    let all = listing(None, None);
+    assert_eq!(
+        changed_files(
+            &json!({"commits": [commit(&["b", "a"]),
+                                {"id": "d", "added": ["c"], "modified": ["a"], "removed": ["b"]}],
+                    "total": 2, "cut": false}),
+            &all
+        ),
+        Files::Listed(vec!["a".into(), "b".into(), "c".into()])
+    );
+    let cases = [
+        (json!({"commits": []}), &all, "the push lists no commits"),
+        (json!({}), &all, "P sent no commit list"),
+        (
+            json!({"commits": [commit(&["a"])], "total": 35}),
+            &all,
+            "P listed 1 of the push's 35 commits",
+        ),
+        (
+            json!({"commits": [commit(&["a"])], "cut": true}),
+            &all,
+            "P listed only 1 of the push's commits",
+        ),
+        (
+            json!({"commits": [{"id": "c", "added": null, "modified": [], "removed": []}]}),
+            &all,
+            "P did not list a commit's files",
+        ),
+    ];
+    for (payload, l, why) in cases {
+        let got = unknown(payload.clone(), l);
+        assert!(got.starts_with(why), "{payload}: {got}");
+    }
+    let five = listing(Some(5), None);
+    let commits: Vec<Value> = (0..5).map(|_| commit(&["a"])).collect();
+    assert_eq!(
+        unknown(json!({"commits": commits}), &five),
+        "P lists at most 5 commits of a push, and listed 5"
+    );
+    let three = listing(None, Some(3));
+    assert_eq!(
+        unknown(json!({"commits": [commit(&["a", "b", "c"])]}), &three),
+        "P lists at most 3 files of a commit, and listed 3"
+    );
+    let many: Vec<String> = (0..=MAX_FILES).map(|i| format!("f{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(
+        unknown(json!({"commits": [commit(&many)]}), &all),
+        format!("the push changed more than {MAX_FILES} files")
+    );
+}
