@@ -23,6 +23,8 @@ pub mod model;
 #[cfg_attr(not(any(target_arch = "wasm32", test)), allow(dead_code))]
 mod gateway;
 mod providers;
+#[allow(dead_code)]
+mod notify;
 mod registries;
 mod state;
 mod support;
