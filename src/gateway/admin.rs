@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{manual, public_base, read_limited, Host, ReadBody, Request, Response};
+use super::{followup, manual, public_base, read_limited, Host, ReadBody, Request, Response};
 use crate::error::Error;
 use crate::model::Trigger;
 use crate::state::app::{self, valid_app_name, App};
@@ -105,6 +105,27 @@ fn route(
                     let app = existing(kv, name)?;
                     manual::redeploy(host, req, kv, &app, id, started)
                 }
+                (["notify", index, "test"], "POST") => {
+                    let app = existing(kv, name)?;
+                    let index = index
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|i| *i < app.notify.len())
+                        .ok_or(Error::NotFound)?;
+                    let to = format!("{}#{index}", app.notify[index].kind.as_str());
+                    let base = public_base(host, req);
+                    Ok(match followup::send_test(host, &base, &app, index) {
+                        Ok(()) => Response::json(
+                            200,
+                            &json!({"result": "sent", "to": to,
+                                    "reason": "the service took the test message"}),
+                        ),
+                        Err(why) => Response::json(
+                            502,
+                            &json!({"result": "failed", "to": to, "reason": why}),
+                        ),
+                    })
+                }
                 (["triggers", trigger, action], "POST") => {
                     let trigger = Trigger::parse(trigger)
                         .ok_or_else(|| Error::field("trigger", "must be git, image or api"))?;
@@ -126,6 +147,7 @@ fn route(
                 | (["deliveries"], _)
                 | (["deploy"], _)
                 | (["deliveries", _, "redeploy"], _)
+                | (["notify", _, "test"], _)
                 | (["triggers", _, _], _) => Err(not_allowed()),
                 _ => Err(Error::NotFound),
             }
@@ -171,7 +193,11 @@ fn put(
     body: &[u8],
 ) -> Result<Response, Error> {
     let (app, created) = app::create_or_replace(kv, name, &mut |old| {
-        App::from_put(name, body, old, &mut |buf| host.fill_random(buf))
+        let app = App::from_put(name, body, old, &mut |buf| host.fill_random(buf))?;
+        // A channel or forge the host would refuse to call is refused now, not at the
+        // first deploy.
+        followup::check_origins(host, &app)?;
+        Ok(app)
     })?;
     let status = if created { 201 } else { 200 };
     Ok(Response::json(status, &app.view(&public_base(host, req))))

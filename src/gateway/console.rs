@@ -80,6 +80,7 @@ pub(super) fn handle(req: &Request, path: &str) -> Option<Response> {
         } else {
             asset.gzip.to_vec()
         },
+        after: None,
     });
     if req.method == "HEAD" {
         response
@@ -114,6 +115,7 @@ fn text(status: u16, body: &str) -> Response {
         status,
         headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
         body: body.as_bytes().to_vec(),
+        after: None,
     })
 }
 

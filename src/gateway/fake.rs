@@ -18,6 +18,8 @@ pub struct FakeHost {
     pub vars: RefCell<HashMap<String, String>>,
     /// Every outbound call, in order.
     pub sent: RefCell<Vec<OutboundRequest>>,
+    /// How many of `sent` were made before the last answer was given.
+    pub sent_before_answer: Cell<usize>,
     /// Answers for the next calls; `202` with an empty body once it runs out.
     pub answers: RefCell<VecDeque<Answer>>,
     pub now_ms: Cell<u64>,
@@ -44,6 +46,7 @@ impl Default for FakeHost {
             kv: MemKv::default(),
             vars: RefCell::default(),
             sent: RefCell::default(),
+            sent_before_answer: Cell::new(0),
             answers: RefCell::default(),
             now_ms: Cell::new(START_MS),
             logs: RefCell::default(),
@@ -134,7 +137,13 @@ impl FakeHost {
                 Ok(body.to_vec())
             }
         };
-        Answered(handle(self, &request, &mut read_body))
+        let mut response = handle(self, &request, &mut read_body);
+        // As Spin does: the calls beyond the deploy call are made once the answer is out.
+        self.sent_before_answer.set(self.calls());
+        if let Some(after) = response.after.take() {
+            super::followup::run(self, after);
+        }
+        Answered(response)
     }
 
     /// An admin call with the right token.

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde_json::json;
 
 use super::deploy::{interpret_answer, DeployEvent, PlatformConfig};
+use super::followup;
 use super::outcome;
 use super::pipeline::{self, Outcome, Steps};
 use super::{
@@ -134,15 +135,22 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         trigger: eval.trigger.map_or("-", Trigger::as_str),
         started,
     };
-    log.write(
-        eval.facts.provider.map(Provider::as_str),
-        id,
-        (ring, http.seq),
-        &ended,
-        eval.facts.event.as_ref(),
-    );
-    let note = eval.facts.event.as_ref().and_then(|e| e.note.as_deref());
-    answer(&ended, Some(&app.name), id, note)
+    let provider = eval.facts.provider.map(Provider::as_str);
+    let event = eval.facts.event.as_ref();
+    let seq = log.write(provider, id, (ring, http.seq), &ended, event);
+    let note = event.and_then(|e| e.note.as_deref());
+    let mut response = answer(&ended, Some(&app.name), id, note);
+    let ending = followup::Ending {
+        trigger: log.trigger,
+        provider,
+        delivery: id,
+        seq,
+        result: result(&ended),
+        reason: reason(&ended, note),
+    };
+    response.after = Some(followup::for_delivery(host, req, &app, &ended, event, ending))
+        .filter(|f| !f.is_empty());
+    response
 }
 
 /// The one deploy call: `Ok` with the platform's status when it accepted the deploy.
@@ -189,7 +197,7 @@ fn status(ended: &Ended) -> u16 {
     }
 }
 
-fn result(ended: &Ended) -> &'static str {
+pub(super) fn result(ended: &Ended) -> &'static str {
     match ended {
         Ok(Outcome::Deploy(_)) => "deployed",
         Ok(Outcome::Pong) => "pong",
@@ -200,7 +208,7 @@ fn result(ended: &Ended) -> &'static str {
 }
 
 /// The reason said for `ended`; a deploy's adds `note`, the rule it could not check.
-fn reason(ended: &Ended, note: Option<&str>) -> String {
+pub(super) fn reason(ended: &Ended, note: Option<&str>) -> String {
     match ended {
         Ok(Outcome::Deploy(status)) => match note {
             None => format!("the platform accepted the deploy (HTTP {status})"),
@@ -256,7 +264,8 @@ pub(super) struct DeliveryLog<'a> {
 impl DeliveryLog<'_> {
     /// Writes the operator's line and the delivery log's entry (as the entry number the
     /// deploy took for its `status_url`, if it did); a deployed delivery's entry keeps
-    /// what was deployed (`event`), for a redeploy.
+    /// what was deployed (`event`), for a redeploy. Answers the number of the main log
+    /// entry written.
     pub(super) fn write(
         &self,
         provider: Option<&str>,
@@ -264,7 +273,7 @@ impl DeliveryLog<'_> {
         (ring, seq): (Ring, Option<i64>),
         ended: &Ended,
         event: Option<&DeployEvent>,
-    ) {
+    ) -> Option<i64> {
         let (host, app, trigger) = (self.host, self.app, self.trigger);
         let note = event.and_then(|e| e.note.as_deref());
         let detail = match ended {
@@ -294,13 +303,18 @@ impl DeliveryLog<'_> {
                 _ => None,
             },
             outcome: None,
+            notices: None,
         };
         let written = match seq.filter(|_| ring == Ring::Main) {
-            Some(seq) => log::write_at(self.kv, app, ring, seq, entry),
+            Some(seq) => log::write_at(self.kv, app, ring, seq, entry).map(|()| seq),
             None => log::append(self.kv, app, ring, entry),
         };
-        if let Err(e) = written {
-            host.log(&format!("app={app} delivery log not written: {}", e.0));
+        match written {
+            Ok(seq) => (ring == Ring::Main).then_some(seq),
+            Err(e) => {
+                host.log(&format!("app={app} delivery log not written: {}", e.0));
+                None
+            }
         }
     }
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::checks::delivery_from;
 use super::deploy::{build_request, DeployEvent, PlatformConfig};
-use super::hooks::{answer, deploy, end_claim, DeliveryLog, Ended};
+use super::followup;
+use super::hooks::{answer, deploy, end_claim, reason, result, DeliveryLog, Ended};
 use super::outcome;
 use super::pipeline::Outcome;
 use super::rules::status_gate;
@@ -221,12 +222,18 @@ fn run(
         trigger: Trigger::Manual.as_str(),
         started,
     };
-    log.write(
-        Some(Provider::Manual.as_str()),
-        Some(&delivery.id),
-        (Ring::Main, seq),
-        &ended,
-        Some(&event),
-    );
-    answer(&ended, Some(&app.name), Some(&delivery.id), None)
+    let provider = Some(Provider::Manual.as_str());
+    let seq = log.write(provider, Some(&delivery.id), (Ring::Main, seq), &ended, Some(&event));
+    let mut response = answer(&ended, Some(&app.name), Some(&delivery.id), None);
+    let ending = followup::Ending {
+        trigger: log.trigger,
+        provider,
+        delivery: Some(&delivery.id),
+        seq,
+        result: result(&ended),
+        reason: reason(&ended, None),
+    };
+    response.after = Some(followup::for_delivery(host, req, app, &ended, Some(&event), ending))
+        .filter(|f| !f.is_empty());
+    response
 }

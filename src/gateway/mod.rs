@@ -10,6 +10,7 @@ mod admin;
 mod checks;
 mod console;
 mod deploy;
+pub(crate) mod followup;
 mod hooks;
 mod manual;
 mod outcome;
@@ -79,6 +80,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Calls to make once the response has gone out ([`followup::run`]).
+    pub after: Option<followup::Followup>,
 }
 
 impl Response {
@@ -87,6 +90,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: serde_json::to_vec(value).expect("JSON values serialise"),
+            after: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            after: None,
         }
     }
 }

@@ -12,7 +12,7 @@
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use super::{read_limited, Host, ReadBody, Request, Response};
+use super::{followup, read_limited, Host, ReadBody, Request, Response};
 use crate::error::Error;
 use crate::state::app::{self, App, DeployTarget};
 use crate::state::log::{self, Ring};
@@ -166,7 +166,7 @@ pub(super) fn handle(
         Ok(kv) => kv,
         Err(e) => return store_down(host, app, &e.0),
     };
-    match record(host, kv, &key(&admin), app, seq, token, &report) {
+    match record(host, req, kv, &key(&admin), (app, seq, token), &report) {
         Ok(done) => done,
         Err(e) => store_down(host, app, &e.0),
     }
@@ -183,16 +183,16 @@ fn store_down(host: &dyn Host, app: &str, detail: &str) -> Response {
 /// Finds entry `seq`, checks the token against its delivery id, and writes the outcome.
 fn record(
     host: &dyn Host,
+    req: &Request,
     kv: &dyn Kv,
     key: &[u8; 32],
-    app: &str,
-    seq: i64,
-    given: &str,
+    (app, seq, given): (&str, i64, &str),
     report: &Report,
 ) -> Result<Response, crate::state::StoreError> {
+    let mut after = None;
     let (status, result, reason, id): (u16, &str, String, Option<String>) =
         match find(kv, key, app, seq, given)? {
-            Found::Entry(raw, mut entry, id) => {
+            Found::Entry(raw, mut entry, id, found) => {
                 let before = entry
                     .get("outcome")
                     .and_then(|o| o.get("state"))
@@ -225,6 +225,10 @@ fn record(
                                 "outcome app={app} delivery={id} state={}",
                                 report.state
                             ));
+                            // A final outcome is told to the channels and the forge,
+                            // once the platform has its answer.
+                            after = Some(followup::for_outcome(host, req, &found, seq, &entry))
+                                .filter(|f| !f.is_empty());
                             (
                                 200,
                                 "recorded",
@@ -258,6 +262,7 @@ fn record(
             Found::Unknown => (404, "rejected", "unknown status URL".into(), None),
         };
     let mut response = answer(status, result, &reason, app, id.as_deref());
+    response.after = after;
     if result == "in_progress" {
         response.headers.push(("retry-after".into(), "1".into()));
     }
@@ -266,8 +271,8 @@ fn record(
 
 /// What a status URL points at.
 enum Found {
-    /// The delivery's entry: its stored bytes, parsed, and its id.
-    Entry(Vec<u8>, Value, String),
+    /// The delivery's entry: its stored bytes, parsed, its id, and the app.
+    Entry(Vec<u8>, Value, String, Box<App>),
     /// The entry has been overwritten by a newer delivery's.
     Expired,
     /// The number was taken but the entry is not written yet (the call is under way).
@@ -283,9 +288,10 @@ fn find(
     seq: i64,
     given: &str,
 ) -> Result<Found, crate::state::StoreError> {
-    if seq <= 0 || app::load(kv, app)?.is_none() {
-        return Ok(Found::Unknown);
-    }
+    let found = match app::load(kv, app)? {
+        Some(found) if seq > 0 => found,
+        _ => return Ok(Found::Unknown),
+    };
     let Some(raw) = kv.get(&log::slot_key(app, Ring::Main, seq))? else {
         return not_written(kv, app, seq);
     };
@@ -308,7 +314,7 @@ fn find(
         return Ok(Found::Unknown);
     }
     let id = id.to_string();
-    Ok(Found::Entry(raw, entry, id))
+    Ok(Found::Entry(raw, entry, id, Box::new(found)))
 }
 
 /// A number handed out but not written yet is a deploy under way; past the counter, none.

@@ -156,7 +156,11 @@ fn decide<'p, 'b>(
     if !steps.claim(app, delivery, now_ms)? {
         return Ok(Outcome::Duplicate);
     }
-    status_gate(app)?;
+    if let Err(gated) = status_gate(app) {
+        // What would have been deployed, for the notifications of the refusal.
+        eval.facts.event = Some(event);
+        return Err(gated);
+    }
     let platform = steps.platform()?;
     let mut event = event;
     event.status_url = steps.status_url(app, delivery)?;

@@ -149,6 +149,18 @@ pub enum Forge {
     Bitbucket,
 }
 
+impl Forge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forge::Github => "github",
+            Forge::Gitlab => "gitlab",
+            Forge::Gitea => "gitea",
+            Forge::Forgejo => "forgejo",
+            Forge::Bitbucket => "bitbucket",
+        }
+    }
+}
+
 /// A commit status's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {

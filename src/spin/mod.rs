@@ -41,8 +41,14 @@ fn handle(req: IncomingRequest, out: ResponseOutparam) {
         authority: req.authority(),
     };
     let mut read_body = |limit: usize| read_incoming(&req, limit);
-    let response = gateway::handle(&host, &request, &mut read_body);
+    let mut response = gateway::handle(&host, &request, &mut read_body);
+    let after = response.after.take();
     respond(out, response);
+    // Spin keeps running the handler after the response is sent: notifications and
+    // commit statuses go out now, without delaying the provider's answer.
+    if let Some(after) = after {
+        gateway::followup::run(&host, after);
+    }
 }
 
 fn method_name(m: &http::Method) -> String {

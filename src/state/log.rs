@@ -74,6 +74,9 @@ pub struct Entry {
     /// How the deploy ended, as the platform reported it through the delivery's
     /// `status_url`: `{"state", "url", "description", "at"}`.
     pub outcome: Option<Value>,
+    /// The calls made after the answer (notifications, commit statuses) and how each
+    /// went: `[{"to", "event", "ok", "error"}]`.
+    pub notices: Option<Value>,
 }
 
 impl Entry {
@@ -82,7 +85,7 @@ impl Entry {
         json!({
             "id": self.id, "at": self.at, "trigger": self.trigger, "provider": self.provider,
             "result": self.result, "reason": self.reason, "platform_status": self.platform_status,
-            "outcome": self.outcome,
+            "outcome": self.outcome, "notices": self.notices,
         })
     }
 
@@ -101,13 +104,44 @@ impl Entry {
                 .and_then(|n| u16::try_from(n).ok()),
             event: v.get("event").filter(|e| e.is_object()).cloned(),
             outcome: v.get("outcome").filter(|o| o.is_object()).cloned(),
+            notices: v.get("notices").filter(|n| n.is_array()).cloned(),
         })
     }
 }
 
-pub fn append(kv: &dyn Kv, app: &str, ring: Ring, entry: Entry) -> Result<(), StoreError> {
+/// Writes `entry` as the ring's next; answers its number.
+pub fn append(kv: &dyn Kv, app: &str, ring: Ring, entry: Entry) -> Result<i64, StoreError> {
     let seq = reserve(kv, app, ring)?;
-    write_at(kv, app, ring, seq, entry)
+    write_at(kv, app, ring, seq, entry)?;
+    Ok(seq)
+}
+
+/// Changes entry `seq` of the main log with `change`, unless a newer entry took its
+/// slot (then `false`). A concurrent change to the same entry is retried.
+pub fn amend(
+    kv: &dyn Kv,
+    app: &str,
+    seq: i64,
+    change: &dyn Fn(&mut Value),
+) -> Result<bool, StoreError> {
+    let key = slot_key(app, Ring::Main, seq);
+    for _ in 0..5 {
+        let Some(raw) = kv.get(&key)? else {
+            return Ok(false);
+        };
+        let Some(mut entry) = crate::support::json::parse(&raw)
+            .ok()
+            .filter(|v| v.get("seq").and_then(Value::as_i64) == Some(seq))
+        else {
+            return Ok(false);
+        };
+        change(&mut entry);
+        let bytes = serde_json::to_vec(&entry).expect("entries serialise");
+        if kv.swap(&key, Some(&raw), &bytes)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Takes the ring's next sequence number for an entry written later with [`write_at`]
@@ -217,6 +251,7 @@ mod tests {
             platform_status: Some(202),
             event: None,
             outcome: None,
+            notices: None,
         }
     }
 

@@ -98,7 +98,7 @@ fn a_signed_push_makes_one_deploy_call_and_a_resend_is_a_duplicate() {
         json!({"id": FIXTURE_ID, "at": "2026-11-25T09:30:00.000Z", "trigger": "git",
                "provider": "github", "result": "deployed",
                "reason": "the platform accepted the deploy (HTTP 202)", "platform_status": 202,
-               "outcome": null})
+               "outcome": null, "notices": null})
     );
 }
 

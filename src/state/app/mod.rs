@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::model::Trigger;
+use crate::notify::{channels, Channel, Forge};
 use crate::support::secret::Secret;
 
 /// An app as stored (secrets included). `GET` shows it with `hooks` added.
@@ -23,7 +24,22 @@ pub struct App {
     pub api: ApiConfig,
     pub deploy: DeployConfig,
     pub status: String,
+    /// Where to tell people what happened (at most [`MAX_CHANNELS`]).
+    pub notify: Vec<Channel>,
 }
+
+/// The most notification channels an app has.
+pub const MAX_CHANNELS: usize = 10;
+
+/// `git.report`: commit statuses posted to the forge of `git.repo`.
+#[derive(Clone, Debug)]
+pub struct GitReport {
+    pub forge: Forge,
+    pub token: Secret,
+}
+
+/// What `GET` shows instead of a stored secret; sent back in a `PUT`, it keeps the secret.
+pub const MASK: &str = "***";
 
 #[derive(Clone, Debug)]
 pub struct GitConfig {
@@ -39,6 +55,8 @@ pub struct GitConfig {
     /// Which changed files make a branch push deploy.
     pub paths: PathRules,
     pub secret: Secret,
+    /// Commit statuses, when set.
+    pub report: Option<GitReport>,
 }
 
 /// `git.paths`: gitignore-style globs of the files that count
@@ -135,6 +153,9 @@ impl App {
                 "tags": self.git.tags,
                 "paths": {"include": self.git.paths.include, "exclude": self.git.paths.exclude},
                 "secret": self.git.secret.expose(),
+                "report": self.git.report.as_ref().map(|r| json!({
+                    "provider": r.forge.as_str(), "token": r.token.expose(),
+                })),
             },
             "image": {
                 "enabled": self.image.enabled,
@@ -149,6 +170,12 @@ impl App {
             },
             "deploy": deploy,
             "status": self.status,
+            "notify": self.notify.iter().map(|c| json!({
+                "type": c.kind.as_str(),
+                "url": c.url.expose(),
+                "secret": c.secret.as_ref().map(Secret::expose),
+                "events": c.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -162,6 +189,22 @@ impl App {
             "image": format!("{base}/hooks/{name}/image/{}", self.image.token.expose()),
             "api": format!("{base}/hooks/{name}/api"),
         });
+        // The URLs and tokens that reach other services are shown masked: they are
+        // credentials of those services, not of this app.
+        if self.git.report.is_some() {
+            value["git"]["report"]["token"] = json!(MASK);
+        }
+        for (shown, channel) in value["notify"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .zip(&self.notify)
+        {
+            shown["url"] = json!(channels::masked(channel.url.expose()));
+            if channel.secret.is_some() {
+                shown["secret"] = json!(MASK);
+            }
+        }
         value
     }
 

@@ -4,10 +4,12 @@ use serde_json::{Map, Value};
 
 use super::validate::*;
 use super::{
-    ApiConfig, App, DeployConfig, DeployTarget, GitConfig, ImageConfig, PathRules,
+    ApiConfig, App, DeployConfig, DeployTarget, GitConfig, GitReport, ImageConfig, PathRules,
     DEFAULT_ALLOWED_STATUSES, DEFAULT_BRANCH, DEFAULT_KEYWORD, DEFAULT_STATUS, DEFAULT_TAG,
+    MASK, MAX_CHANNELS,
 };
 use crate::error::Error;
+use crate::notify::{channels, statuses, Channel, ChannelKind, Event};
 use crate::support::secret::Secret;
 
 /// A CSPRNG: fills the buffer with random bytes.
@@ -48,9 +50,12 @@ impl App {
         let root = Obj::new(
             root,
             "",
-            &["name", "hooks", "git", "image", "api", "deploy", "status"],
+            &[
+                "name", "hooks", "git", "image", "api", "deploy", "status", "notify",
+            ],
         )?;
 
+        let put = fill.is_some();
         let mut secret =
             |given: Option<String>, old: Option<&Secret>| match (given, old, fill.as_mut()) {
                 (Some(s), _, _) => Ok(Secret::new(s)),
@@ -62,7 +67,7 @@ impl App {
         let git = root.section(
             "git",
             &[
-                "enabled", "repo", "branch", "keyword", "tags", "paths", "secret",
+                "enabled", "repo", "branch", "keyword", "tags", "paths", "secret", "report",
             ],
         )?;
         let paths = git.object("paths", "git.paths", &["include", "exclude"])?;
@@ -82,9 +87,11 @@ impl App {
                 ));
             }
         }
+        let repo = git.string("repo", validate_repo)?.unwrap_or_default();
+        let report = parse_report(&git, &repo, existing, put)?;
         let git = GitConfig {
             enabled: git.bool("enabled")?.unwrap_or(false),
-            repo: git.string("repo", validate_repo)?.unwrap_or_default(),
+            repo,
             branch: git
                 .string("branch", validate_branch)?
                 .unwrap_or_else(|| DEFAULT_BRANCH.into()),
@@ -97,6 +104,7 @@ impl App {
                 git.string("secret", validate_secret)?,
                 existing.map(|a| &a.git.secret),
             )?,
+            report,
         };
 
         let image = root.section(
@@ -184,6 +192,8 @@ impl App {
                 .unwrap_or_else(|| DEFAULT_STATUS.into()),
         };
 
+        let notify = parse_channels(root.map.get("notify"), existing, fill.as_mut())?;
+
         Ok(App {
             name: name.to_string(),
             git,
@@ -194,8 +204,177 @@ impl App {
                 allowed_statuses,
             },
             status,
+            notify,
         })
     }
+}
+
+/// A secret field of a `PUT` body that may be sent back as `GET` showed it: [`MASK`]
+/// keeps `old` (a mask with nothing to keep is an error).
+fn unmask(
+    given: Option<String>,
+    old: Option<&Secret>,
+    field: impl Fn() -> String,
+) -> Result<Option<Secret>, Error> {
+    match given {
+        Some(s) if s == MASK => old
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| Error::field(field(), "is masked: send the value itself")),
+        Some(s) => Ok(Some(Secret::new(s))),
+        None => Ok(None),
+    }
+}
+
+/// `git.report`: `{"provider", "token"}`, or `null`. The provider may be left out when
+/// `git.repo`'s host names it (github.com, gitlab.com, …).
+fn parse_report(
+    git: &Obj<'_>,
+    repo: &str,
+    existing: Option<&App>,
+    put: bool,
+) -> Result<Option<GitReport>, Error> {
+    let report = git.object("report", "git.report", &["provider", "token"])?;
+    if git.map.get("report").is_none_or(Value::is_null) {
+        return Ok(None);
+    }
+    if repo.is_empty() {
+        return Err(Error::field(
+            "git.report",
+            "needs git.repo: the statuses go to that repository's forge",
+        ));
+    }
+    let forge = match report.string("provider", |_| Ok(()))? {
+        Some(name) => statuses::forge_named(&name)
+            .map_err(|why| Error::field("git.report.provider", why))?,
+        None => match statuses::guess_forge(repo) {
+            Some(guess) => guess.map_err(|why| Error::field("git.report.provider", why))?,
+            None => {
+                return Err(Error::field(
+                    "git.report.provider",
+                    "required for a self-hosted git.repo: github, gitlab, gitea, forgejo or bitbucket",
+                ))
+            }
+        },
+    };
+    statuses::target(forge, repo).map_err(|why| Error::field("git.repo", why))?;
+    let old = existing
+        .and_then(|a| a.git.report.as_ref())
+        .map(|r| &r.token);
+    let token = unmask(
+        report.string("token", validate_secret)?,
+        if put { old } else { None },
+        || "git.report.token".into(),
+    )?
+    .or_else(|| old.filter(|_| put).cloned())
+    .ok_or_else(|| Error::field("git.report.token", "required"))?;
+    Ok(Some(GitReport { forge, token }))
+}
+
+/// `notify`: a list of `{"type", "url", "secret", "events"}`.
+fn parse_channels(
+    value: Option<&Value>,
+    existing: Option<&App>,
+    mut fill: Option<&mut Rng<'_>>,
+) -> Result<Vec<Channel>, Error> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(Error::field("notify", "expected a list of channels")),
+    };
+    if items.len() > MAX_CHANNELS {
+        return Err(Error::field(
+            "notify",
+            format!("at most {MAX_CHANNELS} channels"),
+        ));
+    }
+    let mut channels = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let map = item
+            .as_object()
+            .ok_or_else(|| Error::field(format!("notify[{i}]"), "expected an object"))?;
+        let at = |key: &str| format!("notify[{i}].{key}");
+        if let Some(unknown) = map
+            .keys()
+            .find(|k| !["type", "url", "secret", "events"].contains(&k.as_str()))
+        {
+            return Err(Error::field(at(unknown), "unknown field"));
+        }
+        let text = |key: &str| match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::field(at(key), "expected a string")),
+        };
+        let kind = text("type")?
+            .ok_or_else(|| Error::field(at("type"), "required"))
+            .and_then(|t| {
+                ChannelKind::parse(&t).ok_or_else(|| {
+                    Error::field(
+                        at("type"),
+                        "must be webhook, slack, discord, dingtalk, wecom or feishu",
+                    )
+                })
+            })?;
+        // A channel sent back as GET showed it keeps the stored URL and secret of the
+        // channel at the same place, if it is of the same type.
+        let old = existing
+            .and_then(|a| a.notify.get(i))
+            .filter(|c| c.kind == kind && fill.is_some());
+        let url = text("url")?.ok_or_else(|| Error::field(at("url"), "required"))?;
+        let url = match old {
+            Some(c) if url == channels::masked(c.url.expose()) => c.url.clone(),
+            _ if url.ends_with("/***") => {
+                return Err(Error::field(at("url"), "is masked: send the URL itself"))
+            }
+            _ => {
+                channels::validate_url(kind, &url).map_err(|why| Error::field(at("url"), why))?;
+                Secret::new(url)
+            }
+        };
+        let given = text("secret")?.filter(|s| !s.is_empty());
+        if let Some(s) = given.as_deref().filter(|s| *s != MASK) {
+            channels::validate_secret(kind, s).map_err(|why| Error::field(at("secret"), why))?;
+        }
+        let mut secret = unmask(given, old.and_then(|c| c.secret.as_ref()), || {
+            at("secret")
+        })?;
+        if kind == ChannelKind::Webhook && secret.is_none() {
+            // Every webhook is signed: a new one gets a secret, as the triggers do.
+            secret = match (old.and_then(|c| c.secret.clone()), fill.as_mut()) {
+                (Some(kept), _) => Some(kept),
+                (None, Some(fill)) => Some(Secret::new(channels::generate_webhook_secret(
+                    &mut **fill,
+                ))),
+                (None, None) => return Err(Error::invalid("stored channel lacks a secret")),
+            };
+        }
+        let events = match map.get("events") {
+            None | Some(Value::Null) => Event::ALL.to_vec(),
+            Some(Value::Array(list)) => {
+                let mut events = Vec::new();
+                for e in list {
+                    let event = e.as_str().and_then(Event::parse).ok_or_else(|| {
+                        Error::field(
+                            at("events"),
+                            "each must be requested, refused, succeeded or failed",
+                        )
+                    })?;
+                    if !events.contains(&event) {
+                        events.push(event);
+                    }
+                }
+                events
+            }
+            Some(_) => return Err(Error::field(at("events"), "expected a list of events")),
+        };
+        channels.push(Channel {
+            kind,
+            url,
+            secret,
+            events,
+        });
+    }
+    Ok(channels)
 }
 
 /// A JSON object being validated: every key must be known, every error names its field.
