@@ -5,6 +5,7 @@ mod admin;
 mod console;
 mod hooks;
 mod manual;
+mod notify;
 mod outcome;
 mod payloads;
 mod rejected;
