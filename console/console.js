@@ -240,14 +240,17 @@ async function appPage(name) {
   let app = answer.body;
   const cards = h("div", { className: "cards" });
   const deliveries = h("section", { className: "card wide", attrs: { "aria-labelledby": "deliveries-title" } });
+  const notify = h("section", { className: "card wide notify", attrs: { "aria-labelledby": "notify-title" } });
   const head = h("div");
 
   const redraw = () => {
+    const changed = (next) => { app = next; redraw(); };
     head.replaceChildren(...header(app));
-    cards.replaceChildren(...["git", "image", "api"].map((k) => triggerCard(app, k, (next) => { app = next; redraw(); })));
+    cards.replaceChildren(...["git", "image", "api"].map((k) => triggerCard(app, k, changed)));
+    notify.replaceChildren(...notifyCard(app, changed));
   };
   redraw();
-  main.replaceChildren(h("a", { href: "#/", text: `← ${t("back")}` }), head, cards, deliveries);
+  main.replaceChildren(h("a", { href: "#/", text: `← ${t("back")}` }), head, cards, notify, deliveries);
 
   const refresh = async () => {
     const d = await api("GET", `/api/apps/${encodeURIComponent(name)}/deliveries`).catch(() => null);
@@ -388,6 +391,127 @@ function settingsForm(app, kind, changed) {
   return form;
 }
 
+// --- notifications and commit statuses ----------------------------------------------------
+
+const CHANNELS = ["slack", "discord", "dingtalk", "wecom", "feishu", "webhook"];
+const EVENTS = ["requested", "refused", "succeeded", "failed"];
+
+// The app as a PUT body: what GET showed, masks included (a mask sent back keeps the
+// stored URL, secret or token).
+function putBody(app) {
+  const body = structuredClone(app);
+  delete body.name;
+  delete body.hooks;
+  return body;
+}
+
+async function saveApp(app, body, form, general, changed) {
+  const answer = await api("PUT", `/api/apps/${encodeURIComponent(app.name)}`, body);
+  if (answer.status === 200) { toast(t("saved")); changed(answer.body); return true; }
+  if (form) showErrors(form, answer, general); else toast(answer.body?.error || `HTTP ${answer.status}`);
+  return false;
+}
+
+// The app's channels (each with a test message and a remove button), a form to add
+// one, and the commit statuses (git.report). URLs, secrets and tokens are shown as the
+// API masks them: the page never holds them.
+function notifyCard(app, changed) {
+  const name = encodeURIComponent(app.name);
+  const channels = app.notify ?? [];
+  const list = channels.length
+    ? h("ul", { className: "channels" }, channels.map((c, i) => h("li", { className: "row" },
+        h("span", { className: "pill", text: c.type }),
+        h("code", { className: "url", text: c.url }),
+        h("span", { className: "events", text: c.events.map((e) => t(`event_${e}`)).join(", ") }),
+        h("button", {
+          type: "button", text: t("sendTest"),
+          onclick: async (e) => {
+            e.target.disabled = true;
+            const answer = await api("POST", `/api/apps/${name}/notify/${i}/test`).finally(() => { e.target.disabled = false; });
+            toast(`${answer.body?.result ?? answer.status}: ${answer.body?.reason ?? answer.body?.error ?? ""}`);
+          },
+        }),
+        h("button", {
+          type: "button", className: "danger", text: t("remove"),
+          onclick: async () => {
+            if (!confirm(t("confirmRemove", { type: c.type }))) return;
+            const body = putBody(app);
+            body.notify.splice(i, 1);
+            await saveApp(app, body, null, null, changed);
+          },
+        }))))
+    : h("p", { text: t("noChannels") });
+
+  const n = channels.length;
+  const type = h("select", {}, CHANNELS.map((c) => h("option", { value: c, text: t(`channel_${c}`) })));
+  const url = h("input", { type: "url", autocomplete: "off", spellcheck: false });
+  const secret = h("input", { type: "password", autocomplete: "new-password" });
+  const events = EVENTS.map((e) => h("label", { className: "check" },
+    h("input", { type: "checkbox", value: e, checked: true }), ` ${t(`event_${e}`)}`));
+  const general = h("p", { className: "error", attrs: { role: "alert" } });
+  const add = h("form", {
+    className: "settings", attrs: { "aria-label": t("addChannel") },
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const body = putBody(app);
+      const channel = { type: type.value, url: url.value.trim(),
+        events: events.map((l) => l.firstChild).filter((c) => c.checked).map((c) => c.value) };
+      if (secret.value !== "") channel.secret = secret.value;
+      body.notify = [...(body.notify ?? []), channel];
+      if (await saveApp(app, body, add, general, changed)) { url.value = ""; secret.value = ""; }
+    },
+  }, h("h3", { text: t("addChannel") }),
+  field(t("channelType"), type, `notify[${n}].type`),
+  field(t("channelUrl"), url, `notify[${n}].url`, t("channelUrlHint")),
+  field(t("channelSecret"), secret, `notify[${n}].secret`, t("channelSecretHint")),
+  h("fieldset", {}, h("legend", { text: t("channelEvents") }), events,
+    h("span", { className: "error", attrs: { "data-field": `notify[${n}].events`, role: "alert" } })),
+  general, h("button", { type: "submit", text: t("addChannel") }));
+
+  // Commit statuses: the provider (else from git.repo's host) and the token.
+  const report = app.git.report;
+  const provider = h("select", {}, ["", "github", "gitlab", "gitea", "forgejo", "bitbucket"]
+    .map((p) => h("option", { value: p, text: p === "" ? t("fromRepo") : p, selected: report?.provider === p })));
+  const token = h("input", { type: "password", autocomplete: "new-password",
+    placeholder: report ? t("tokenKept") : "" });
+  const reportError = h("p", { className: "error", attrs: { role: "alert" } });
+  const statuses = h("form", {
+    className: "settings", attrs: { "aria-label": t("commitStatuses") },
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const body = putBody(app);
+      body.git.report = { token: token.value !== "" ? token.value : (report ? report.token : "") };
+      if (provider.value !== "") body.git.report.provider = provider.value;
+      if (await saveApp(app, body, statuses, reportError, changed)) token.value = "";
+    },
+  }, h("h3", { text: t("commitStatuses") }),
+  h("p", { className: "hint", text: report ? t("statusesOn", { provider: report.provider }) : t("statusesOff") }),
+  field(t("forge"), provider, "git.report.provider", t("forgeHint")),
+  field(t("forgeToken"), token, "git.report.token"),
+  h("span", { className: "error", attrs: { "data-field": "git.report", role: "alert" } }),
+  h("span", { className: "error", attrs: { "data-field": "git.repo", role: "alert" } }),
+  reportError,
+  h("p", { className: "actions" }, h("button", { type: "submit", text: t("save") }),
+    report ? h("button", {
+      type: "button", className: "danger", text: t("turnOff"),
+      onclick: async () => {
+        const body = putBody(app);
+        body.git.report = null;
+        await saveApp(app, body, statuses, reportError, changed);
+      },
+    }) : null));
+
+  return [h("h2", { id: "notify-title", text: t("notifications") }), list, h("div", { className: "cards" }, add, statuses)];
+}
+
+// The calls made after the answer (channels, commit status): a mark for each, and why
+// one failed.
+function noticesCell(notices) {
+  if (!notices?.length) return "–";
+  return notices.map((n) => h("div", { className: n.ok ? "notice ok" : "notice bad",
+    text: `${n.ok ? "✓" : "✗"} ${n.to} ${t(`event_${n.event}`)}${n.ok ? "" : `: ${n.error ?? ""}`}` }));
+}
+
 // How the deploy ended, as the platform reported it: the state, its time, and a link to
 // the platform's page when it gave an http(s) one (the gateway accepts no other kind).
 function outcomeCell(outcome) {
@@ -410,6 +534,7 @@ function deliveryTable(app, list, refresh) {
     h("td", { className: "reason", text: d.reason }),
     h("td", { text: d.platform_status ?? "–" }),
     h("td", { className: "outcome" }, outcomeCell(d.outcome)),
+    h("td", { className: "notices" }, noticesCell(d.notices)),
     h("td", { className: "id", text: d.id ?? "–" }),
     h("td", {}, d.result === "deployed" && d.id ? h("button", {
       type: "button", text: t("redeploy"),
@@ -419,7 +544,7 @@ function deliveryTable(app, list, refresh) {
         refresh();
       },
     }) : null)));
-  const head = [t("at"), t("trigger"), t("provider"), t("result"), t("reason"), t("platform"), t("outcome"), t("id"), ""];
+  const head = [t("at"), t("trigger"), t("provider"), t("result"), t("reason"), t("platform"), t("outcome"), t("notices"), t("id"), ""];
   return [title, h("div", { className: "scroll" }, h("table", {},
     h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col", text: c })))), h("tbody", {}, rows)))];
 }

@@ -228,13 +228,7 @@ pub fn for_delivery(
 
 /// The calls a final outcome the platform reported makes: `entry` is the delivery's log
 /// entry with its outcome written.
-pub fn for_outcome(
-    host: &dyn Host,
-    req: &Request,
-    app: &App,
-    seq: i64,
-    entry: &Value,
-) -> Followup {
+pub fn for_outcome(host: &dyn Host, req: &Request, app: &App, seq: i64, entry: &Value) -> Followup {
     let outcome = &entry["outcome"];
     let what = match outcome["state"].as_str() {
         Some("succeeded") => Event::Succeeded,
@@ -272,9 +266,8 @@ pub fn for_outcome(
         image: text(&image["repository"])
             .map(|r| format!("{r}:{}", image["tag"].as_str().unwrap_or_default())),
         result: what.as_str().into(),
-        reason: text(&outcome["description"]).unwrap_or_else(|| {
-            format!("the platform reported that the deploy {}", what.as_str())
-        }),
+        reason: text(&outcome["description"])
+            .unwrap_or_else(|| format!("the platform reported that the deploy {}", what.as_str())),
         duration_ms,
         url: text(&outcome["url"]),
         console_url: Some(console_url(&base, &app.name)),

@@ -148,8 +148,10 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         result: result(&ended),
         reason: reason(&ended, note),
     };
-    response.after = Some(followup::for_delivery(host, req, &app, &ended, event, ending))
-        .filter(|f| !f.is_empty());
+    response.after = Some(followup::for_delivery(
+        host, req, &app, &ended, event, ending,
+    ))
+    .filter(|f| !f.is_empty());
     response
 }
 

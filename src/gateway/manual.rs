@@ -223,7 +223,13 @@ fn run(
         started,
     };
     let provider = Some(Provider::Manual.as_str());
-    let seq = log.write(provider, Some(&delivery.id), (Ring::Main, seq), &ended, Some(&event));
+    let seq = log.write(
+        provider,
+        Some(&delivery.id),
+        (Ring::Main, seq),
+        &ended,
+        Some(&event),
+    );
     let mut response = answer(&ended, Some(&app.name), Some(&delivery.id), None);
     let ending = followup::Ending {
         trigger: log.trigger,
@@ -233,7 +239,14 @@ fn run(
         result: result(&ended),
         reason: reason(&ended, None),
     };
-    response.after = Some(followup::for_delivery(host, req, app, &ended, Some(&event), ending))
-        .filter(|f| !f.is_empty());
+    response.after = Some(followup::for_delivery(
+        host,
+        req,
+        app,
+        &ended,
+        Some(&event),
+        ending,
+    ))
+    .filter(|f| !f.is_empty());
     response
 }

@@ -3,7 +3,12 @@
 use super::{Channel, ChannelKind, Message};
 use crate::model::OutboundRequest;
 
-pub fn request(channel: &Channel, msg: &Message, _now_ms: u64, _message_id: &str) -> OutboundRequest {
+pub fn request(
+    channel: &Channel,
+    msg: &Message,
+    _now_ms: u64,
+    _message_id: &str,
+) -> OutboundRequest {
     OutboundRequest {
         method: "POST".into(),
         url: channel.url.expose().to_string(),
@@ -21,7 +26,9 @@ pub fn check_answer(_kind: ChannelKind, status: u16, _body: &[u8]) -> Result<(),
 }
 
 pub fn validate_url(_kind: ChannelKind, url: &str) -> Result<(), &'static str> {
-    origin(url).map(|_| ()).ok_or("must be an http:// or https:// URL")
+    origin(url)
+        .map(|_| ())
+        .ok_or("must be an http:// or https:// URL")
 }
 
 pub fn origin(url: &str) -> Option<String> {

@@ -120,13 +120,15 @@ async fn click_button(c: &Client, css: &str, label: &str) {
 
 /// The few selectors used with [`click_button`], as XPath.
 fn css_to_xpath(css: &str) -> String {
-    match css
-        .strip_prefix("section[aria-label='")
-        .and_then(|s| s.strip_suffix("']"))
-    {
-        Some(label) => format!("//section[@aria-label='{label}']"),
-        None => String::new(),
+    for tag in ["section", "form"] {
+        if let Some(label) = css
+            .strip_prefix(&format!("{tag}[aria-label='"))
+            .and_then(|s| s.strip_suffix("']"))
+        {
+            return format!("//{tag}[@aria-label='{label}']");
+        }
     }
+    String::new()
 }
 
 /// POSTs a signed GitHub push to `url` over HTTP, as GitHub would; answers the status.
@@ -372,5 +374,91 @@ async fn the_console_end_to_end() {
         .await
         .unwrap();
     assert_eq!(left, json!(0));
+    c.close().await.unwrap();
+}
+
+/// Notifications in the console: add a channel (its URL never on the page once saved),
+/// send it a test message, see a field error for an origin the gateway may not call,
+/// turn on commit statuses (the token never on the page), see a delivery's notices,
+/// remove the channel.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_notifications() {
+    const SLACK: &str = "https://hooks.slack.com/services/T0001/B0001/console-slack-secret";
+    const TOKEN: &str = "ghp_console-report-token-secret";
+    let gw = Gateway::new();
+    let app = gw
+        .create_app(
+            "shop",
+            json!({"git": {"enabled": true, "repo": "https://github.com/acme/shop"},
+                   "deploy": {"target": "generic", "path": "/deploy"}}),
+        )
+        .await;
+    let server = gw.host.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    server.spawn();
+    let c = browser().await;
+    c.goto(&format!("{base}/console/")).await.unwrap();
+    fill(&c, "#f-token", ADMIN_TOKEN).await;
+    click(&c, "button[type=submit]").await;
+    wait_text(&c, "Create an app").await;
+    c.goto(&format!("{base}/console/#/apps/shop"))
+        .await
+        .unwrap();
+    wait_text(&c, "No channels").await;
+
+    // A Slack channel: saved, then shown masked.
+    fill(&c, "#f-notify-0--url", SLACK).await;
+    click_button(&c, "", "Add a channel").await;
+    wait_text(&c, "https://hooks.slack.com/***").await;
+    let html = || async {
+        c.execute("return document.documentElement.outerHTML", vec![])
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(!html().await.contains("console-slack-secret"));
+
+    // Its test message goes to the stored URL.
+    click_button(&c, "", "Send a test message").await;
+    wait_text(&c, "sent: the service took the test message").await;
+    let sent = gw.platform.requests();
+    assert_eq!(sent.last().unwrap().uri, SLACK);
+
+    // A webhook at an origin the gateway may not call: the field says so.
+    c.execute(
+        "const s = document.querySelector('#f-notify-1--type'); s.value = 'webhook';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(&c, "#f-notify-1--url", "https://hooks.acme.dev/x").await;
+    click_button(&c, "", "Add a channel").await;
+    wait_text(&c, "is not an origin the gateway may call").await;
+
+    // Commit statuses, with a token that never comes back to the page.
+    fill(&c, "#f-git-report-token", TOKEN).await;
+    click_button(&c, "form[aria-label='Commit statuses']", "Save").await;
+    wait_text(&c, "On: each deploy is marked on its commit (github)").await;
+    assert!(!html().await.contains("console-report-token"));
+
+    // A push: the delivery shows how its notices went.
+    let secret = git_secret(&app);
+    let url = format!("{base}/hooks/shop/git");
+    assert_eq!(
+        post_push(&url, &secret, "notify-1", &push_for("notify-1")).await,
+        202
+    );
+    wait_text(&c, "✓ slack#0 deploy requested").await;
+    wait_text(&c, "✓ git.report deploy requested").await;
+
+    // Removed (confirmed), the channel is gone from the app.
+    click_button(&c, "", "Remove").await;
+    c.accept_alert().await.unwrap();
+    wait_text(&c, "No channels").await;
+    let (_, stored) = gw.admin("GET", "/api/apps/shop", None).await;
+    assert_eq!(stored["notify"], json!([]));
+    assert_eq!(stored["git"]["report"]["token"], "***", "the token is kept");
     c.close().await.unwrap();
 }

@@ -10,6 +10,7 @@ mod git_providers;
 mod github;
 mod images;
 mod lifecycle;
+mod notify;
 mod outcome;
 mod rainbond;
 mod redis;

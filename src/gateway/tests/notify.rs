@@ -86,8 +86,14 @@ fn get_masks_the_urls_and_tokens_of_other_services_and_a_put_of_the_mask_keeps_t
     let stored = crate::state::app::load(&host.kv, "shop").unwrap().unwrap();
     assert_eq!(stored.notify[0].url.expose(), SLACK_URL);
     assert_eq!(stored.notify[1].url.expose(), DING_URL);
-    assert_eq!(stored.notify[1].secret.as_ref().unwrap().expose(), DING_SECRET);
-    assert_eq!(stored.git.report.as_ref().unwrap().token.expose(), GITHUB_TOKEN);
+    assert_eq!(
+        stored.notify[1].secret.as_ref().unwrap().expose(),
+        DING_SECRET
+    );
+    assert_eq!(
+        stored.git.report.as_ref().unwrap().token.expose(),
+        GITHUB_TOKEN
+    );
 
     // A mask sent where no channel of that type was: the URL itself is needed.
     body["notify"] = json!([{"type": "discord", "url": "https://discord.com/***"}]);
@@ -119,22 +125,40 @@ fn put_refuses_what_the_host_would_not_call() {
     assert!(why.contains("notify_origin"), "{why}");
     // A Slack-type channel at another host is just as refused.
     refused(
-        app(json!([{"type": "slack", "url": "http://127.0.0.1:9/x"}]), Value::Null, ""),
+        app(
+            json!([{"type": "slack", "url": "http://127.0.0.1:9/x"}]),
+            Value::Null,
+            "",
+        ),
         "notify[0].url",
     );
     refused(
-        app(json!([{"type": "teams", "url": SLACK_URL}]), Value::Null, ""),
+        app(
+            json!([{"type": "teams", "url": SLACK_URL}]),
+            Value::Null,
+            "",
+        ),
         "notify[0].type",
     );
     refused(
-        app(json!([{"type": "slack", "url": SLACK_URL, "events": ["deployed"]}]), Value::Null, ""),
+        app(
+            json!([{"type": "slack", "url": SLACK_URL, "events": ["deployed"]}]),
+            Value::Null,
+            "",
+        ),
         "notify[0].events",
     );
     refused(
-        app(json!([{"type": "slack", "url": SLACK_URL, "secret": "x"}]), Value::Null, ""),
+        app(
+            json!([{"type": "slack", "url": SLACK_URL, "secret": "x"}]),
+            Value::Null,
+            "",
+        ),
         "notify[0].secret",
     );
-    let eleven: Vec<Value> = (0..11).map(|_| json!({"type": "slack", "url": SLACK_URL})).collect();
+    let eleven: Vec<Value> = (0..11)
+        .map(|_| json!({"type": "slack", "url": SLACK_URL}))
+        .collect();
     refused(app(json!(eleven), Value::Null, ""), "notify");
 
     // Commit statuses: the forge's API must be allowed, and Gogs and Gitee have none.
@@ -142,18 +166,32 @@ fn put_refuses_what_the_host_would_not_call() {
     refused(app(Value::Null, report.clone(), ""), "git.report");
     let gitlab = json!({"provider": "gitlab", "token": GITHUB_TOKEN});
     let why = refused(
-        app(Value::Null, gitlab.clone(), "https://git.acme.dev/team/shop"),
+        app(
+            Value::Null,
+            gitlab.clone(),
+            "https://git.acme.dev/team/shop",
+        ),
         "git.report",
     );
     assert!(why.contains("git_origin"), "{why}");
     refused(
-        app(Value::Null, report.clone(), "https://git.acme.dev/team/shop"),
+        app(
+            Value::Null,
+            report.clone(),
+            "https://git.acme.dev/team/shop",
+        ),
         "git.report.provider",
     );
     let gogs = json!({"provider": "gogs", "token": GITHUB_TOKEN});
-    let why = refused(app(Value::Null, gogs, "https://gogs.acme.dev/team/shop"), "git.report.provider");
+    let why = refused(
+        app(Value::Null, gogs, "https://gogs.acme.dev/team/shop"),
+        "git.report.provider",
+    );
     assert!(why.contains("Gogs"), "{why}");
-    let why = refused(app(Value::Null, report.clone(), "https://gitee.com/acme/shop"), "git.report.provider");
+    let why = refused(
+        app(Value::Null, report.clone(), "https://gitee.com/acme/shop"),
+        "git.report.provider",
+    );
     assert!(why.contains("Gitee"), "{why}");
 
     // The self-hosted origins the variables name are allowed.
@@ -167,13 +205,22 @@ fn put_refuses_what_the_host_would_not_call() {
     assert_eq!(put.status(), 201, "{}", put.text());
     // A webhook channel without a secret gets one, in the Standard Webhooks format.
     let stored = crate::state::app::load(&host.kv, "shop").unwrap().unwrap();
-    let secret = stored.notify[0].secret.as_ref().unwrap().expose().to_string();
+    let secret = stored.notify[0]
+        .secret
+        .as_ref()
+        .unwrap()
+        .expose()
+        .to_string();
     assert!(secret.starts_with("whsec_"), "{secret}");
     assert_eq!(put.json()["notify"][0]["secret"], "***");
     // The placeholder default names no origin anyone may call.
     host.set_var("notify_origin", "https://unset.invalid");
     refused(
-        app(json!([{"type": "webhook", "url": "https://unset.invalid/x"}]), Value::Null, ""),
+        app(
+            json!([{"type": "webhook", "url": "https://unset.invalid/x"}]),
+            Value::Null,
+            "",
+        ),
         "notify[0].url",
     );
 }
@@ -200,7 +247,10 @@ fn a_deploy_is_told_after_the_answer_and_recorded_on_the_delivery() {
         "DingTalk hears only refusals and failures"
     );
     let slack = host.sent_json(1).to_string();
-    assert!(slack.contains("shop") && slack.contains("0d1a26e"), "{slack}");
+    assert!(
+        slack.contains("shop") && slack.contains("0d1a26e"),
+        "{slack}"
+    );
     let status = host.sent_json(2);
     assert_eq!(status["state"], "pending");
     assert_eq!(status["context"], "autodeploy/shop");
@@ -232,7 +282,9 @@ fn a_failing_receiver_changes_nothing_of_the_answer_and_shows_on_the_delivery() 
         notices[1]["error"].as_str().unwrap().contains("401"),
         "{notices}"
     );
-    assert!(host.log_text().contains("to=slack#0 event=requested failed"));
+    assert!(host
+        .log_text()
+        .contains("to=slack#0 event=requested failed"));
     assert_no_secrets(&host.log_text());
 }
 
@@ -267,8 +319,13 @@ fn the_final_outcome_is_told_once() {
     let host = FakeHost::default();
     notified(&host);
     assert_eq!(push(&host, "d-1").status(), 202);
-    let status_url = host.sent_json(0)["status_url"].as_str().unwrap().to_string();
-    let path = status_url.strip_prefix("https://hooks.example.com").unwrap();
+    let status_url = host.sent_json(0)["status_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = status_url
+        .strip_prefix("https://hooks.example.com")
+        .unwrap();
     let report = |body: &Value| {
         host.request(
             "POST",
@@ -281,15 +338,20 @@ fn the_final_outcome_is_told_once() {
     assert_eq!(report(&json!({"state": "building"})).status(), 200);
     assert_eq!(host.calls(), before, "building is not told");
     host.advance(65_000);
-    let done = report(&json!({"state": "failed", "url": "https://platform.example.com/b/9",
-                              "description": "tests failed"}));
+    let done = report(
+        &json!({"state": "failed", "url": "https://platform.example.com/b/9",
+                              "description": "tests failed"}),
+    );
     assert_eq!(done.result(), (200, "recorded".into()));
     assert_eq!(host.sent_before_answer.get(), before);
     let urls = sent_urls(&host);
     assert_eq!(urls.len(), before + 3, "slack, dingtalk, status: {urls:?}");
     let slack = host.sent_json(before).to_string();
     assert!(slack.contains("tests failed"), "{slack}");
-    assert!(slack.contains("https://platform.example.com/b/9"), "{slack}");
+    assert!(
+        slack.contains("https://platform.example.com/b/9"),
+        "{slack}"
+    );
     assert!(slack.contains("1 min 5 s"), "the duration: {slack}");
     let status = host.sent_json(before + 2);
     assert_eq!(status["state"], "failure");
@@ -314,7 +376,10 @@ fn a_test_message_goes_out_at_once_and_says_how_it_went() {
     assert_eq!(sent.json()["to"], "dingtalk#1");
     assert!(sent_urls(&host)[0].starts_with(DING_URL));
 
-    host.answer(Ok((200, br#"{"errcode": 310000, "errmsg": "sign not match"}"#.to_vec())));
+    host.answer(Ok((
+        200,
+        br#"{"errcode": 310000, "errmsg": "sign not match"}"#.to_vec(),
+    )));
     let failed = host.admin("POST", "/api/apps/shop/notify/1/test", &Value::Null);
     assert_eq!(failed.status(), 502, "{}", failed.text());
     assert_eq!(failed.json()["result"], "failed");

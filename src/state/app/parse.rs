@@ -5,8 +5,8 @@ use serde_json::{Map, Value};
 use super::validate::*;
 use super::{
     ApiConfig, App, DeployConfig, DeployTarget, GitConfig, GitReport, ImageConfig, PathRules,
-    DEFAULT_ALLOWED_STATUSES, DEFAULT_BRANCH, DEFAULT_KEYWORD, DEFAULT_STATUS, DEFAULT_TAG,
-    MASK, MAX_CHANNELS,
+    DEFAULT_ALLOWED_STATUSES, DEFAULT_BRANCH, DEFAULT_KEYWORD, DEFAULT_STATUS, DEFAULT_TAG, MASK,
+    MAX_CHANNELS,
 };
 use crate::error::Error;
 use crate::notify::{channels, statuses, Channel, ChannelKind, Event};
@@ -245,16 +245,15 @@ fn parse_report(
         ));
     }
     let forge = match report.string("provider", |_| Ok(()))? {
-        Some(name) => statuses::forge_named(&name)
-            .map_err(|why| Error::field("git.report.provider", why))?,
+        Some(name) => {
+            statuses::forge_named(&name).map_err(|why| Error::field("git.report.provider", why))?
+        }
         None => match statuses::guess_forge(repo) {
             Some(guess) => guess.map_err(|why| Error::field("git.report.provider", why))?,
-            None => {
-                return Err(Error::field(
-                    "git.report.provider",
-                    "required for a self-hosted git.repo: github, gitlab, gitea, forgejo or bitbucket",
-                ))
-            }
+            None => return Err(Error::field(
+                "git.report.provider",
+                "required for a self-hosted git.repo: github, gitlab, gitea, forgejo or bitbucket",
+            )),
         },
     };
     statuses::target(forge, repo).map_err(|why| Error::field("git.repo", why))?;
@@ -335,16 +334,14 @@ fn parse_channels(
         if let Some(s) = given.as_deref().filter(|s| *s != MASK) {
             channels::validate_secret(kind, s).map_err(|why| Error::field(at("secret"), why))?;
         }
-        let mut secret = unmask(given, old.and_then(|c| c.secret.as_ref()), || {
-            at("secret")
-        })?;
+        let mut secret = unmask(given, old.and_then(|c| c.secret.as_ref()), || at("secret"))?;
         if kind == ChannelKind::Webhook && secret.is_none() {
             // Every webhook is signed: a new one gets a secret, as the triggers do.
             secret = match (old.and_then(|c| c.secret.clone()), fill.as_mut()) {
                 (Some(kept), _) => Some(kept),
-                (None, Some(fill)) => Some(Secret::new(channels::generate_webhook_secret(
-                    &mut **fill,
-                ))),
+                (None, Some(fill)) => {
+                    Some(Secret::new(channels::generate_webhook_secret(&mut **fill)))
+                }
                 (None, None) => return Err(Error::invalid("stored channel lacks a secret")),
             };
         }
