@@ -22,9 +22,9 @@ pub mod model;
 // The HTTP side is reached from the Spin entry (wasm32) and from the native tests.
 #[cfg_attr(not(any(target_arch = "wasm32", test)), allow(dead_code))]
 mod gateway;
-mod providers;
 #[allow(dead_code)]
 mod notify;
+mod providers;
 mod registries;
 mod state;
 mod support;
