@@ -64,6 +64,7 @@
 //! # }
 //! ```
 
+pub mod allow;
 mod bindings;
 mod body;
 mod builder;
@@ -77,12 +78,14 @@ pub mod kv;
 mod kv_bindings;
 mod limits;
 mod logs;
+pub mod manifest;
 mod outbound;
 mod runtime;
 mod server;
 mod trigger;
 pub mod vars;
 
+pub use allow::AllowList;
 pub use builder::HostBuilder;
 pub use demo::DemoPlatform;
 pub use fake::{FakePlatform, RecordedRequest};
@@ -90,6 +93,7 @@ pub use host::Host;
 pub use kv::{FileBackend, KvBackend, MemoryBackend, RedisBackend, REDIS_TIMEOUT};
 pub use limits::{ServerLimits, MAX_BODY_BYTES};
 pub use logs::{ACCESS_LOG_PREFIX, DEFAULT_LOG_CAPACITY, GUEST_LOG_PREFIX};
+pub use manifest::Manifest;
 pub use runtime::{Runtime, COMPONENT_RELATIVE_PATH, MAX_INSTANCES};
 pub use server::{access_line, redact_path, Server, MAX_LOGGED_PATH, ROUTES};
 pub use trigger::{is_secret_header, Decision, OutboundRequest, TriggerRequest};
