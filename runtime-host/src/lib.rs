@@ -22,12 +22,18 @@
 //!
 //! Only the store `default` opens (as with Spin's `key_value_stores = ["default"]`).
 //!
+//! With a Spin manifest ([`HostBuilder::manifest`], `--manifest`), the host applies its
+//! `[variables]` defaults and enforces its component's `allowed_outbound_hosts` as Spin
+//! does ([`AllowList`]): a call elsewhere fails with `HttpRequestDenied`, and the host's log
+//! ([`Host::access_logs`]) names the origin denied. Without one, every origin is allowed.
+//!
 //! The crate, by concern: `runtime.rs` (engine, pooling allocator, compiled component),
 //! `builder.rs` ([`HostBuilder`]), `host.rs` ([`Host`]: one fresh instance per call),
 //! `incoming.rs` (the incoming handler on one request), `server.rs` (serving over HTTP,
 //! the access log), `limits.rs` ([`ServerLimits`]), `conn.rs` (a connection's head and
 //! idle timers, shedding), `body.rs` (reading a body whole before it takes a slot), `ctx.rs` (what one instance reaches; the outbound hooks), `vars.rs`
-//! (Spin variables), `kv_bindings.rs` (Spin key-value and `wasi:keyvalue`), `kv/` (one
+//! (Spin variables), `manifest.rs` ([`Manifest`]: what `spin.toml` says), `allow.rs`
+//! (`allowed_outbound_hosts`), `kv_bindings.rs` (Spin key-value and `wasi:keyvalue`), `kv/` (one
 //! file per store backend), `outbound.rs` (kept-alive outbound connections), `fake.rs`
 //! ([`FakePlatform`]), `demo.rs` ([`DemoPlatform`]), `logs.rs`, `trigger.rs` (the
 //! `trigger` export's types) and `bindings.rs` (the generated WIT bindings).
