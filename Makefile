@@ -18,9 +18,11 @@ host:
 build: component host
 
 ## Serve on $(LISTEN) with an in-memory store, demo variables and a demo deploy platform
-## on $(PLATFORM) that prints every deploy call it receives.
+## on $(PLATFORM) that prints every deploy call it receives. As under `spin up`, spin.toml
+## applies: its variable defaults, and only its allowed_outbound_hosts may be called
+## ({{ platform_url }} allows the demo platform).
 run: build
-	$(HOST) serve --listen $(LISTEN) \
+	$(HOST) serve --listen $(LISTEN) --manifest spin.toml \
 	  --var admin_token=demo-admin-token \
 	  --var platform_url=http://$(PLATFORM) \
 	  --var platform_token=demo-platform-token \

@@ -1,15 +1,19 @@
-//! [`HostBuilder`]: variables, key-value backend, outbound interception and logging of a
-//! [`Host`].
+//! [`HostBuilder`]: variables, manifest, key-value backend, outbound interception and
+//! logging of a [`Host`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
+use crate::allow::AllowList;
 use crate::ctx::Shared;
 use crate::fake::FakePlatform;
 use crate::host::Host;
 use crate::kv::{FileBackend, KvBackend, MemoryBackend, RedisBackend, SlowBackend};
 use crate::logs::{LogBook, ACCESS_LOG_PREFIX, DEFAULT_LOG_CAPACITY, GUEST_LOG_PREFIX};
+use crate::manifest::Manifest;
 use crate::runtime::Runtime;
 use crate::vars::Variables;
 
@@ -17,6 +21,8 @@ use crate::vars::Variables;
 pub struct HostBuilder {
     runtime: Runtime,
     vars: Variables,
+    manifest: Option<PathBuf>,
+    allowed_outbound_hosts: Option<Vec<String>>,
     kv_file: Option<PathBuf>,
     kv_redis: Option<String>,
     kv_backend: Option<Arc<dyn KvBackend>>,
@@ -37,6 +43,29 @@ impl HostBuilder {
     /// set with [`var`](Self::var)).
     pub fn vars_from_env(mut self) -> Self {
         self.vars.fill_from_env(std::env::vars());
+        self
+    }
+
+    /// Run as the Spin manifest at `path` (a `spin.toml`) says, as `spin up` would: its
+    /// `[variables]` give their defaults to the variables with no value (a required one
+    /// with no value makes [`build`](Self::build) fail), and its component's
+    /// `allowed_outbound_hosts` (templates resolved from the variables) decide which
+    /// origins the component may call: any other call fails with `HttpRequestDenied`
+    /// and a line in the host's log ([`Host::access_logs`]). See [`Manifest`].
+    ///
+    /// Without a manifest (the default), every origin is allowed.
+    pub fn manifest(mut self, path: impl Into<PathBuf>) -> Self {
+        self.manifest = Some(path.into());
+        self
+    }
+
+    /// Allow the component to call only these origins, Spin's `allowed_outbound_hosts`
+    /// entries (`https://api.example.com`, `http://127.0.0.1:3001`, `{{ platform_url }}`…:
+    /// see [`AllowList`]); templates are resolved when the host is built. Wins over the
+    /// list of a [`manifest`](Self::manifest) (whose variable defaults still apply).
+    pub fn allowed_outbound_hosts<S: AsRef<str>>(mut self, entries: &[S]) -> Self {
+        self.allowed_outbound_hosts =
+            Some(entries.iter().map(|e| e.as_ref().to_string()).collect());
         self
     }
 
@@ -92,14 +121,34 @@ impl HostBuilder {
         self
     }
 
-    /// Build the host (opens the key-value file, or checks the Redis URL, if any).
+    /// Build the host: reads the manifest, if any (fails when it is invalid, when a
+    /// required variable has no value, or when an `allowed_outbound_hosts` entry is
+    /// invalid or names a variable with no value), and opens the key-value file, or checks
+    /// the Redis URL, if any.
     pub fn build(self) -> anyhow::Result<Host> {
+        let mut vars = self.vars;
+        let manifest = self.manifest.as_deref().map(Manifest::load).transpose()?;
+        let in_manifest = || match &self.manifest {
+            Some(path) => format!("manifest {}", path.display()),
+            None => "allowed_outbound_hosts".to_string(),
+        };
+        if let Some(manifest) = &manifest {
+            manifest
+                .apply_defaults(&mut vars)
+                .with_context(in_manifest)?;
+        }
+        let allow = match (&self.allowed_outbound_hosts, &manifest) {
+            (Some(entries), _) => AllowList::parse(entries, &vars)?,
+            (None, Some(manifest)) => manifest.allow_list(&vars).with_context(in_manifest)?,
+            (None, None) => AllowList::any(),
+        };
         let kv = choose_kv(self.kv_backend, self.kv_redis, self.kv_file, self.kv_delay)?;
         let echo = |prefix: &str| self.echo_logs.then(|| prefix.to_string());
         Ok(Host {
             runtime: self.runtime,
             shared: Arc::new(Shared {
-                vars: self.vars,
+                vars,
+                allow,
                 kv,
                 logs: Arc::new(LogBook::new(self.log_capacity, echo(GUEST_LOG_PREFIX))),
                 access: Arc::new(LogBook::new(self.log_capacity, echo(ACCESS_LOG_PREFIX))),
@@ -116,6 +165,8 @@ impl Host {
         HostBuilder {
             runtime,
             vars: Variables::new(),
+            manifest: None,
+            allowed_outbound_hosts: None,
             kv_file: None,
             kv_redis: None,
             kv_backend: None,

@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{
     WasiHttpView,
 };
 
+use crate::allow::{self, AllowList};
 use crate::fake::FakePlatform;
 use crate::kv::KvBackend;
 use crate::logs::LogBook;
@@ -32,6 +33,8 @@ pub(crate) struct Ctx {
 /// What every instance of one host shares.
 pub(crate) struct Shared {
     pub(crate) vars: Variables,
+    /// The origins the component may call (the manifest's `allowed_outbound_hosts`).
+    pub(crate) allow: AllowList,
     pub(crate) kv: Arc<dyn KvBackend>,
     pub(crate) logs: Arc<LogBook>,
     pub(crate) access: Arc<LogBook>,
@@ -70,6 +73,18 @@ impl WasiHttpHooks for Hooks {
         let shared = self.shared.clone();
         let outbound_us = self.outbound_us.clone();
         Box::new(async move {
+            // As Spin does: a call to an origin outside `allowed_outbound_hosts` fails with
+            // `HttpRequestDenied`, whether the platform is real or fake. The log names the
+            // origin only: paths and queries can carry secrets.
+            if !shared.allow.allows(request.uri()) {
+                let origin = allow::origin(request.uri());
+                shared.access.push(format!(
+                    "outbound request to {origin} denied: not in allowed_outbound_hosts {} \
+                     (add \"{origin}\" to allow it)",
+                    shared.allow
+                ));
+                return Err(HttpError::HttpRequestDenied);
+            }
             let start = Instant::now();
             let answer = match &shared.fake {
                 Some(fake) => fake.answer(request, options).await,
@@ -115,6 +130,7 @@ pub(crate) mod test_support {
         vars.set("admin_token", "s3cret");
         Arc::new(Shared {
             vars,
+            allow: AllowList::any(),
             kv: Arc::new(MemoryBackend::new()),
             logs: Arc::new(LogBook::new(100, None)),
             access: Arc::new(LogBook::new(100, None)),
@@ -167,6 +183,58 @@ mod tests {
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes().to_vec();
         Ok((status, body))
+    }
+
+    /// Outside `allowed_outbound_hosts`, a call fails with `HttpRequestDenied` before it
+    /// reaches the platform (fake here), and the host's log names the origin only.
+    #[tokio::test]
+    async fn calls_outside_the_allow_list_are_denied_and_logged_by_origin() {
+        let fake = FakePlatform::new();
+        let mut vars = Variables::new();
+        vars.set("platform_url", "https://console.example.com");
+        let shared = Arc::new(Shared {
+            allow: AllowList::parse(&["{{ platform_url }}"], &vars).unwrap(),
+            ..Arc::into_inner(shared(Some(fake.clone()))).unwrap()
+        });
+        let mut hooks = Hooks::new(&shared);
+        assert_eq!(
+            call(&mut hooks, outbound("1"), None).await.unwrap().0,
+            200,
+            "the platform's origin is allowed"
+        );
+        for uri in [
+            "https://elsewhere.example.com/v1/s3cret-path?token=s3cret",
+            "http://console.example.com/v1/s3cret-path",
+            "https://console.example.com:8443/v1/s3cret-path",
+        ] {
+            let mut req = outbound("2");
+            *req.uri_mut() = uri.parse().unwrap();
+            assert!(
+                matches!(
+                    call(&mut hooks, req, None).await,
+                    Err(HttpError::HttpRequestDenied)
+                ),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            fake.requests().len(),
+            1,
+            "denied calls never reach the platform"
+        );
+        let log = shared.access.snapshot();
+        assert_eq!(log.len(), 3, "{log:?}");
+        for (line, origin) in log.iter().zip([
+            "https://elsewhere.example.com",
+            "http://console.example.com",
+            "https://console.example.com:8443",
+        ]) {
+            assert!(
+                line.starts_with(&format!("outbound request to {origin} denied: ")),
+                "{line}"
+            );
+            assert!(!line.contains("s3cret"), "{line}");
+        }
     }
 
     #[tokio::test]

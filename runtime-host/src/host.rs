@@ -11,6 +11,7 @@ use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpCtx;
 
+use crate::allow::AllowList;
 use crate::ctx::{Ctx, Hooks, Shared};
 use crate::fake::FakePlatform;
 use crate::kv::KvBackend;
@@ -44,6 +45,14 @@ impl Host {
         &self.shared.vars
     }
 
+    /// The origins the component may call: the manifest's `allowed_outbound_hosts`, or
+    /// every origin without a manifest (see [`HostBuilder::manifest`]).
+    ///
+    /// [`HostBuilder::manifest`]: crate::HostBuilder::manifest
+    pub fn allowed_outbound_hosts(&self) -> &AllowList {
+        &self.shared.allow
+    }
+
     /// The fake platform, if outbound calls are intercepted.
     pub fn fake(&self) -> Option<&FakePlatform> {
         self.shared.fake.as_ref()
@@ -60,8 +69,10 @@ impl Host {
         self.shared.logs.clear();
     }
 
-    /// The host's own access-log lines (`METHOD PATH STATUS DURATION`, image tokens
-    /// redacted) of requests served by [`serve`](Self::serve).
+    /// The host's own log lines: access-log lines (`METHOD PATH STATUS DURATION`, image
+    /// tokens redacted) of requests served by [`serve`](Self::serve), and a line for each
+    /// outbound call denied by `allowed_outbound_hosts` (`outbound request to ORIGIN
+    /// denied: …`, the origin without path or query).
     pub fn access_logs(&self) -> Vec<String> {
         self.shared.access.snapshot()
     }

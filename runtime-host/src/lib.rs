@@ -22,12 +22,18 @@
 //!
 //! Only the store `default` opens (as with Spin's `key_value_stores = ["default"]`).
 //!
+//! With a Spin manifest ([`HostBuilder::manifest`], `--manifest`), the host applies its
+//! `[variables]` defaults and enforces its component's `allowed_outbound_hosts` as Spin
+//! does ([`AllowList`]): a call elsewhere fails with `HttpRequestDenied`, and the host's log
+//! ([`Host::access_logs`]) names the origin denied. Without one, every origin is allowed.
+//!
 //! The crate, by concern: `runtime.rs` (engine, pooling allocator, compiled component),
 //! `builder.rs` ([`HostBuilder`]), `host.rs` ([`Host`]: one fresh instance per call),
 //! `incoming.rs` (the incoming handler on one request), `server.rs` (serving over HTTP,
 //! the access log), `limits.rs` ([`ServerLimits`]), `conn.rs` (a connection's head and
 //! idle timers, shedding), `body.rs` (reading a body whole before it takes a slot), `ctx.rs` (what one instance reaches; the outbound hooks), `vars.rs`
-//! (Spin variables), `kv_bindings.rs` (Spin key-value and `wasi:keyvalue`), `kv/` (one
+//! (Spin variables), `manifest.rs` ([`Manifest`]: what `spin.toml` says), `allow.rs`
+//! (`allowed_outbound_hosts`), `kv_bindings.rs` (Spin key-value and `wasi:keyvalue`), `kv/` (one
 //! file per store backend), `outbound.rs` (kept-alive outbound connections), `fake.rs`
 //! ([`FakePlatform`]), `demo.rs` ([`DemoPlatform`]), `logs.rs`, `trigger.rs` (the
 //! `trigger` export's types) and `bindings.rs` (the generated WIT bindings).
@@ -64,6 +70,7 @@
 //! # }
 //! ```
 
+pub mod allow;
 mod bindings;
 mod body;
 mod builder;
@@ -77,12 +84,14 @@ pub mod kv;
 mod kv_bindings;
 mod limits;
 mod logs;
+pub mod manifest;
 mod outbound;
 mod runtime;
 mod server;
 mod trigger;
 pub mod vars;
 
+pub use allow::AllowList;
 pub use builder::HostBuilder;
 pub use demo::DemoPlatform;
 pub use fake::{FakePlatform, RecordedRequest};
@@ -90,6 +99,7 @@ pub use host::Host;
 pub use kv::{FileBackend, KvBackend, MemoryBackend, RedisBackend, REDIS_TIMEOUT};
 pub use limits::{ServerLimits, MAX_BODY_BYTES};
 pub use logs::{ACCESS_LOG_PREFIX, DEFAULT_LOG_CAPACITY, GUEST_LOG_PREFIX};
+pub use manifest::Manifest;
 pub use runtime::{Runtime, COMPONENT_RELATIVE_PATH, MAX_INSTANCES};
 pub use server::{access_line, redact_path, Server, MAX_LOGGED_PATH, ROUTES};
 pub use trigger::{is_secret_header, Decision, OutboundRequest, TriggerRequest};

@@ -23,6 +23,15 @@ ARGS:
 OPTIONS:
     --listen ADDR           address to listen on [default: 127.0.0.1:3000]
     --var NAME=VALUE        set a Spin variable (repeatable); wins over the environment
+    --manifest PATH         run as this Spin manifest says, like `spin up`: its
+                            [variables] give their defaults (a required variable
+                            with no value is an error), and only the origins in the
+                            component's allowed_outbound_hosts may be called (others
+                            fail with HttpRequestDenied and a line in the log)
+                            [default: ./spin.toml if it exists, else no manifest:
+                            every origin allowed]
+    --no-manifest           ignore ./spin.toml: no variable defaults, every origin
+                            allowed
     --kv-file PATH          keep the key-value store in this SQLite file, in Spin's
                             format (a `spin up` .spin/sqlite_key_value.db works too);
                             every write is durable before the response; one host per
@@ -61,6 +70,8 @@ VARIABLES (read by the component):
 struct Options {
     listen: Option<SocketAddr>,
     vars: Vec<(String, String)>,
+    manifest: Option<PathBuf>,
+    no_manifest: bool,
     kv_file: Option<PathBuf>,
     kv_redis: Option<String>,
     demo_platform: Option<SocketAddr>,
@@ -77,6 +88,8 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("listen", &self.listen)
             .field("vars", &names)
+            .field("manifest", &self.manifest)
+            .field("no_manifest", &self.no_manifest)
             .field("kv_file", &self.kv_file)
             .field("kv_redis", &redis)
             .field("demo_platform", &self.demo_platform)
@@ -145,6 +158,10 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         if arg == "-h" || arg == "--help" {
             return Ok(Command::Help);
         }
+        if arg == "--no-manifest" {
+            opts.no_manifest = true;
+            continue;
+        }
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
             _ => (arg.as_str(), None),
@@ -170,6 +187,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 opts.vars
                     .push(vars::parse_assignment(&v).map_err(|e| format!("--var: {e}"))?);
             }
+            "--manifest" => opts.manifest = Some(PathBuf::from(value()?)),
             "--kv-file" => opts.kv_file = Some(PathBuf::from(value()?)),
             "--kv-redis" => opts.kv_redis = Some(value()?),
             "--demo-platform" => {
@@ -188,11 +206,31 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             _ => return Err(format!("unknown option {flag:?}")),
         }
     }
+    if opts.manifest.is_some() && opts.no_manifest {
+        return Err("--manifest and --no-manifest are exclusive".to_string());
+    }
     if opts.kv_file.is_some() && opts.kv_redis.is_some() {
         return Err("--kv-file and --kv-redis are exclusive: choose one store".to_string());
     }
     Ok(Command::Serve(opts))
 }
+
+/// The manifest to run as: the one given, else `./spin.toml` when it exists (unless
+/// `--no-manifest`), else none.
+fn manifest_path(opts: &Options) -> Option<PathBuf> {
+    if opts.no_manifest {
+        return None;
+    }
+    if let Some(path) = &opts.manifest {
+        return Some(path.clone());
+    }
+    let local = PathBuf::from(DEFAULT_MANIFEST);
+    local.is_file().then_some(local)
+}
+
+/// The manifest read when none is given: `spin.toml` in the current directory, as with
+/// `spin up`.
+const DEFAULT_MANIFEST: &str = "spin.toml";
 
 /// The component to serve: the one given, else `./target/…/autodeploy.wasm`, else the
 /// one in this workspace's target directory. `Err` carries the path to report.
@@ -266,6 +304,10 @@ async fn serve(opts: Options, component: PathBuf) -> anyhow::Result<()> {
         builder = builder.var(name, value);
     }
     builder = builder.vars_from_env();
+    let manifest = manifest_path(&opts);
+    if let Some(path) = &manifest {
+        builder = builder.manifest(path);
+    }
     if let Some(path) = &opts.kv_file {
         builder = builder.kv_file(path);
     }
@@ -329,8 +371,17 @@ async fn serve(opts: Options, component: PathBuf) -> anyhow::Result<()> {
             names.join(", ")
         }
     );
+    match &manifest {
+        Some(path) => println!(
+            "manifest: {} (allowed outbound hosts: {})",
+            path.display(),
+            host.allowed_outbound_hosts()
+        ),
+        None => println!("manifest: none (every outbound host allowed)"),
+    }
+    // With a manifest, a required variable with no value stopped the build.
     for required in ["admin_token", "platform_url"] {
-        if host.variables().get(required).is_err() {
+        if manifest.is_none() && host.variables().get(required).is_err() {
             eprintln!(
                 "warning: variable {required} is not set (--var {required}=… or SPIN_VARIABLE_{})",
                 required.to_ascii_uppercase()
@@ -376,6 +427,8 @@ mod tests {
             "--var",
             "ADMIN_TOKEN=a=b",
             "--var=platform_url=http://127.0.0.1:3001",
+            "--manifest",
+            "spin.toml",
             "--kv-file",
             "state.json",
             "--demo-platform=127.0.0.1:3001",
@@ -390,6 +443,8 @@ mod tests {
                     ("admin_token".into(), "a=b".into()),
                     ("platform_url".into(), "http://127.0.0.1:3001".into()),
                 ],
+                manifest: Some("spin.toml".into()),
+                no_manifest: false,
                 kv_file: Some("state.json".into()),
                 kv_redis: None,
                 demo_platform: Some("127.0.0.1:3001".parse().unwrap()),
@@ -422,6 +477,8 @@ mod tests {
         assert!(parse_args(&args(&["serve", "--bogus"])).is_err());
         assert!(parse_args(&args(&["serve", "a.wasm", "b.wasm"])).is_err());
         assert!(parse_args(&args(&["serve", "--kv-redis"])).is_err());
+        assert!(parse_args(&args(&["serve", "--manifest"])).is_err());
+        assert!(parse_args(&args(&["serve", "--manifest=spin.toml", "--no-manifest"])).is_err());
         assert!(parse_args(&args(&[
             "serve",
             "--kv-file",
@@ -486,6 +543,23 @@ mod tests {
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("admin_token") && shown.contains("platform_token"));
         assert!(shown.contains("redis://***@127.0.0.1:6379/0"), "{shown}");
+    }
+
+    #[test]
+    fn the_manifest_is_the_one_given_else_spin_toml_here_unless_refused() {
+        let Command::Serve(opts) = parse_args(&args(&["serve", "--manifest=a/spin.toml"])).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(manifest_path(&opts), Some(PathBuf::from("a/spin.toml")));
+        let Command::Serve(opts) = parse_args(&args(&["serve", "--no-manifest"])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(manifest_path(&opts), None);
+        // Tests run in the package's directory, which has no spin.toml (the repository's
+        // root does).
+        assert!(!std::path::Path::new(DEFAULT_MANIFEST).exists());
+        assert_eq!(manifest_path(&Options::default()), None);
     }
 
     #[test]

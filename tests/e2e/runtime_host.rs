@@ -1,6 +1,7 @@
 //! runtime-host itself with the real component: many instances at once, serving over
-//! HTTP with a redacted access log, the `--kv-file` store's content, and deploy calls to
-//! a real platform on loopback over kept-alive connections (no fake).
+//! HTTP with a redacted access log, the `--kv-file` store's content, deploy calls to
+//! a real platform on loopback over kept-alive connections (no fake), and the manifest's
+//! `allowed_outbound_hosts` enforced as on Spin.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -235,4 +236,155 @@ async fn deploys_reach_a_real_platform_over_kept_connections() {
         })
         .collect();
     assert_eq!(*seen.lock().unwrap(), want);
+}
+
+/// The repository's `spin.toml`, as `make run` and `spin up` read it.
+const REPO_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/spin.toml");
+
+/// A host run as `manifest` says, whose `platform_url` is the loopback platform at `addr`.
+fn host_with_manifest(manifest: &std::path::Path, addr: std::net::SocketAddr) -> Host {
+    Host::builder(runtime())
+        .manifest(manifest)
+        .var("admin_token", ADMIN_TOKEN)
+        .var("platform_url", &format!("http://{addr}"))
+        .var("platform_token", PLATFORM_TOKEN)
+        .echo_logs(false)
+        .build()
+        .unwrap_or_else(|e| panic!("{}: {e:#}", manifest.display()))
+}
+
+/// A GitHub push to `shop` (created first) through the component.
+async fn push(gw: &Gateway, delivery: &str) -> (u16, Value) {
+    let secret = git_secret(&gw.shop().await);
+    gw.github("shop", &secret, "push", delivery, &push_for(delivery))
+        .await
+}
+
+/// Under the repository's own `spin.toml`, as on Spin: the manifest's defaults fill the
+/// variables not given, `{{ platform_url }}` in `allowed_outbound_hosts` lets the deploy
+/// call reach the platform, and the required variables must be given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_repository_manifest_a_push_deploys_to_platform_url() {
+    let (addr, seen) = loopback_platform().await;
+    let host = host_with_manifest(REPO_MANIFEST.as_ref(), addr);
+    assert!(
+        host.allowed_outbound_hosts().allows(
+            &format!("http://{addr}/v1/apps/shop/deploy")
+                .parse()
+                .unwrap()
+        ),
+        "{}",
+        host.allowed_outbound_hosts()
+    );
+    assert_eq!(
+        host.variables().get("public_url").unwrap(),
+        "",
+        "the manifest's default"
+    );
+    let gw = Gateway::around(host);
+    let (status, answer) = push(&gw, "allowed-1").await;
+    assert_eq!(
+        (status, &answer["result"]),
+        (202, &json!("deployed")),
+        "{answer}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0][0], "/v1/apps/shop/deploy");
+    assert_eq!(seen[0][2], "allowed-1");
+    let denied: Vec<String> = gw
+        .host
+        .access_logs()
+        .into_iter()
+        .filter(|l| l.contains("denied"))
+        .collect();
+    assert!(denied.is_empty(), "{denied:?}");
+
+    // The manifest's required variables must have a value: the error names them.
+    let err = Host::builder(runtime())
+        .manifest(REPO_MANIFEST)
+        .var("platform_url", "https://console.example.com")
+        .build()
+        .err()
+        .expect("admin_token is required");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("admin_token") && !msg.contains("platform_url"),
+        "{msg}"
+    );
+}
+
+/// A deploy call to an origin the manifest's `allowed_outbound_hosts` does not list is
+/// refused by the host, as Spin refuses it (`HttpRequestDenied`): the platform is never
+/// called, the push is answered 502 `failed` (so the provider retries), and the host's
+/// log says which origin was denied, without the call's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_outside_allowed_outbound_hosts_is_denied_and_the_platform_never_called() {
+    let (addr, seen) = loopback_platform().await;
+    let dir = std::env::temp_dir().join(format!(
+        "autodeploy-e2e-allowed-hosts-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("spin.toml");
+    std::fs::write(
+        &manifest,
+        r#"spin_manifest_version = 2
+
+[application]
+name = "autodeploy"
+
+[variables]
+admin_token = { required = true, secret = true }
+platform_url = { required = true }
+platform_token = { default = "", secret = true }
+public_url = { default = "" }
+
+[[trigger.http]]
+route = "/..."
+component = "autodeploy"
+
+[component.autodeploy]
+source = "autodeploy.wasm"
+allowed_outbound_hosts = ["https://example.com"]
+key_value_stores = ["default"]
+"#,
+    )
+    .unwrap();
+    let gw = Gateway::around(host_with_manifest(&manifest, addr));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let (status, answer) = push(&gw, "denied-1").await;
+    assert_eq!(
+        (status, &answer["result"]),
+        (502, &json!("failed")),
+        "{answer}"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the platform was called: {:?}",
+        seen.lock().unwrap()
+    );
+    let origin = format!("http://{addr}");
+    let denied: Vec<String> = gw
+        .host
+        .access_logs()
+        .into_iter()
+        .filter(|l| l.contains("denied"))
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert!(
+        denied[0].starts_with(&format!("outbound request to {origin} denied: ")),
+        "{denied:?}"
+    );
+    assert!(denied[0].contains("https://example.com"), "{denied:?}");
+    assert!(!denied[0].contains("/v1/apps"), "no path: {denied:?}");
+    // The component saw the error Spin gives it.
+    let logs = gw.host.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("id=denied-1") && l.contains("HttpRequestDenied")),
+        "{logs:?}"
+    );
 }
