@@ -9,6 +9,8 @@
 //!   verifies and parses its own webhooks into one normalised event;
 //! - `state`: the key-value store as the core sees it, app records, delivery claims and
 //!   the delivery log;
+//! - `notify`: the request builders of the calls beyond the deploy call: chat and
+//!   webhook notifications, commit statuses;
 //! - `gateway`: the HTTP behaviour over a `Host` trait (router, the decision pipeline,
 //!   the hook flow, the deploy call, the admin API, the pure `trigger` export);
 //! - `spin` (wasm32 only): Spin's HTTP entry, variables, key-value and outbound HTTP
@@ -22,7 +24,6 @@ pub mod model;
 // The HTTP side is reached from the Spin entry (wasm32) and from the native tests.
 #[cfg_attr(not(any(target_arch = "wasm32", test)), allow(dead_code))]
 mod gateway;
-#[allow(dead_code)]
 mod notify;
 mod providers;
 mod registries;

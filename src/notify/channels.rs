@@ -278,11 +278,14 @@ pub fn origin(url: &str) -> Option<String> {
     Some(format!("{scheme}://{}{port}", host.to_ascii_lowercase()))
 }
 
-/// A channel URL as the API shows it: its origin, the rest (a credential) hidden.
+/// A channel URL as the API shows it: its origin, the rest (a credential) hidden, and a
+/// short fingerprint (32 bits of its SHA-256) that tells two channels on one service
+/// apart, so that a `PUT` sending the mask back finds the URL it stands for.
 pub fn masked(url: &str) -> String {
+    let fingerprint = &crate::support::crypto::sha256_hex(url.as_bytes())[..8];
     match origin(url) {
-        Some(origin) => format!("{origin}/***"),
-        None => "***".to_string(),
+        Some(origin) => format!("{origin}/***{fingerprint}"),
+        None => format!("***{fingerprint}"),
     }
 }
 
@@ -1094,11 +1097,16 @@ mod tests {
         assert_eq!(origin("https://a@h.example/"), None);
         assert_eq!(origin("mailto:x@y"), None);
         assert_eq!(origin("http://[evil.example]/"), None);
+        // python3 -c 'import hashlib; print(hashlib.sha256(b"https://oapi.dingtalk.com/robot/send?access_token=abc").hexdigest()[:8])'
         assert_eq!(
             masked("https://oapi.dingtalk.com/robot/send?access_token=abc"),
-            "https://oapi.dingtalk.com/***"
+            "https://oapi.dingtalk.com/***dbaf57d2"
         );
-        assert_eq!(masked("not a url"), "***");
+        assert!(masked("not a url").starts_with("***"));
+        assert_ne!(
+            masked("https://hooks.slack.com/services/T/B/one"),
+            masked("https://hooks.slack.com/services/T/B/two")
+        );
     }
 
     #[test]

@@ -65,8 +65,13 @@ fn get_masks_the_urls_and_tokens_of_other_services_and_a_put_of_the_mask_keeps_t
     let host = FakeHost::default();
     let shown = notified(&host);
     assert_no_secrets(&shown.to_string());
-    assert_eq!(shown["notify"][0]["url"], "https://hooks.slack.com/***");
-    assert_eq!(shown["notify"][1]["url"], "https://oapi.dingtalk.com/***");
+    let masked = |v: &Value, origin: &str| {
+        let url = v.as_str().unwrap();
+        assert!(url.starts_with(&format!("{origin}/***")), "{url}");
+        assert_eq!(url.len(), origin.len() + 4 + 8, "{url}");
+    };
+    masked(&shown["notify"][0]["url"], "https://hooks.slack.com");
+    masked(&shown["notify"][1]["url"], "https://oapi.dingtalk.com");
     assert_eq!(shown["notify"][1]["secret"], "***");
     assert_eq!(shown["notify"][1]["events"], json!(["refused", "failed"]));
     assert_eq!(
@@ -95,8 +100,22 @@ fn get_masks_the_urls_and_tokens_of_other_services_and_a_put_of_the_mask_keeps_t
         GITHUB_TOKEN
     );
 
-    // A mask sent where no channel of that type was: the URL itself is needed.
-    body["notify"] = json!([{"type": "discord", "url": "https://discord.com/***"}]);
+    // Removing the first channel keeps the second's URL and secret from its mask.
+    let mut fewer = body.clone();
+    fewer["notify"].as_array_mut().unwrap().remove(0);
+    let put = host.admin("PUT", "/api/apps/shop", &fewer);
+    assert_eq!(put.status(), 200, "{}", put.text());
+    let stored = crate::state::app::load(&host.kv, "shop").unwrap().unwrap();
+    assert_eq!(stored.notify.len(), 1);
+    assert_eq!(stored.notify[0].url.expose(), DING_URL);
+    assert_eq!(
+        stored.notify[0].secret.as_ref().unwrap().expose(),
+        DING_SECRET
+    );
+
+    // A mask of another type's URL, or of no stored URL: the URL itself is needed.
+    let slack_mask = shown["notify"][0]["url"].as_str().unwrap();
+    body["notify"] = json!([{"type": "discord", "url": slack_mask}]);
     let masked = host.admin("PUT", "/api/apps/shop", &body);
     assert_eq!(masked.status(), 400);
     assert_eq!(masked.json()["field"], "notify[0].url", "{}", masked.text());
@@ -371,6 +390,7 @@ fn the_final_outcome_is_told_once() {
 fn a_test_message_goes_out_at_once_and_says_how_it_went() {
     let host = FakeHost::default();
     notified(&host);
+    host.answer(Ok((200, br#"{"errcode": 0, "errmsg": "ok"}"#.to_vec())));
     let sent = host.admin("POST", "/api/apps/shop/notify/1/test", &Value::Null);
     assert_eq!(sent.status(), 200, "{}", sent.text());
     assert_eq!(sent.json()["to"], "dingtalk#1");

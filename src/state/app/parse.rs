@@ -315,17 +315,19 @@ fn parse_channels(
                 })
             })?;
         // A channel sent back as GET showed it keeps the stored URL and secret of the
-        // channel at the same place, if it is of the same type.
-        let old = existing
-            .and_then(|a| a.notify.get(i))
-            .filter(|c| c.kind == kind && fill.is_some());
+        // channel its masked URL stands for (of the same type, anywhere in the list).
         let url = text("url")?.ok_or_else(|| Error::field(at("url"), "required"))?;
+        let old = existing.filter(|_| fill.is_some()).and_then(|a| {
+            a.notify
+                .iter()
+                .find(|c| c.kind == kind && channels::masked(c.url.expose()) == url)
+        });
         let url = match old {
-            Some(c) if url == channels::masked(c.url.expose()) => c.url.clone(),
-            _ if url.ends_with("/***") => {
+            Some(c) => c.url.clone(),
+            None if url.contains("***") => {
                 return Err(Error::field(at("url"), "is masked: send the URL itself"))
             }
-            _ => {
+            None => {
                 channels::validate_url(kind, &url).map_err(|why| Error::field(at("url"), why))?;
                 Secret::new(url)
             }
