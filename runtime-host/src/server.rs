@@ -379,12 +379,14 @@ pub fn access_line(
 }
 
 /// The path as the access log shows it: image-hook tokens replaced by `***` (everything
-/// after `/hooks/{app}/image/`), and a query string, which could hold a secret, shown
+/// after `/hooks/{app}/image/`), so are status-URL tokens (after
+/// `/hooks/{app}/status/{seq}/`), and a query string, which could hold a secret, shown
 /// as `?***`.
 ///
 /// ```
 /// use autodeploy_host::redact_path;
 /// assert_eq!(redact_path("/hooks/shop/image/s3cret"), "/hooks/shop/image/***");
+/// assert_eq!(redact_path("/hooks/shop/status/7/0cec9f"), "/hooks/shop/status/7/***");
 /// assert_eq!(redact_path("/hooks/shop/git"), "/hooks/shop/git");
 /// assert_eq!(redact_path("/api/apps?token=x"), "/api/apps?***");
 /// ```
@@ -411,6 +413,12 @@ pub fn redact_path(path_and_query: &str) -> String {
         {
             format!("{}/***", segments[..=*image_at].join("/"))
         }
+        // A status URL's last segment is its capability token.
+        [(_, hooks), _, (_, status), (seq_at, _), rest @ ..]
+            if is(hooks, "hooks") && is(status, "status") && !rest.is_empty() =>
+        {
+            format!("{}/***", segments[..=*seq_at].join("/"))
+        }
         _ => path.to_string(),
     };
     if query.is_some_and(|q| !q.is_empty()) {
@@ -422,6 +430,22 @@ pub fn redact_path(path_and_query: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_tokens_are_redacted() {
+        assert_eq!(
+            redact_path("/hooks/shop/status/12/0cec9f00aa"),
+            "/hooks/shop/status/12/***"
+        );
+        assert_eq!(
+            redact_path("/hooks/shop/Status/12/tok/x"),
+            "/hooks/shop/Status/12/***"
+        );
+        assert_eq!(
+            redact_path("/hooks/shop/status/12"),
+            "/hooks/shop/status/12"
+        );
+    }
 
     #[test]
     fn image_tokens_are_redacted() {

@@ -7,7 +7,7 @@
 //! do not interpret. Each value is one line: control characters become spaces, so a
 //! payload cannot forge a line of its own.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{Channel, ChannelKind, Event, Message};
 use crate::model::OutboundRequest;
@@ -96,15 +96,21 @@ pub fn request(channel: &Channel, msg: &Message, now_ms: u64, message_id: &str) 
         }
         ChannelKind::Slack => {
             content_type = "application/json";
-            let body = json!({"text": text(msg, slack_escape, slack_escape), "mrkdwn": false});
-            body.to_string().into_bytes()
+            format!(
+                r#"{{"text":{},"mrkdwn":false}}"#,
+                q(&text(msg, slack_escape, slack_escape))
+            )
+            .into_bytes()
         }
         ChannelKind::Discord => {
             content_type = "application/json";
             let content = text(msg, discord_escape, str::to_string);
             let content = cut_chars(content, 2000);
-            let body = json!({"content": content, "allowed_mentions": {"parse": []}});
-            body.to_string().into_bytes()
+            format!(
+                r#"{{"content":{},"allowed_mentions":{{"parse":[]}}}}"#,
+                q(&content)
+            )
+            .into_bytes()
         }
         ChannelKind::Dingtalk => {
             if let Some(secret) = secret {
@@ -116,10 +122,7 @@ pub fn request(channel: &Channel, msg: &Message, now_ms: u64, message_id: &str) 
                 let sep = if url.contains('?') { '&' } else { '?' };
                 url = format!("{url}{sep}timestamp={now_ms}&sign={sign}");
             }
-            let content = text(msg, str::to_string, str::to_string);
-            json!({"msgtype": "text", "text": {"content": content}})
-                .to_string()
-                .into_bytes()
+            text_message(&text(msg, str::to_string, str::to_string))
         }
         ChannelKind::Wecom => {
             let content = text(msg, str::to_string, str::to_string);
@@ -128,22 +131,21 @@ pub fn request(channel: &Channel, msg: &Message, now_ms: u64, message_id: &str) 
             } else {
                 content
             };
-            json!({"msgtype": "text", "text": {"content": content}})
-                .to_string()
-                .into_bytes()
+            text_message(&content)
         }
         ChannelKind::Feishu => {
-            let mut body = json!({
-                "msg_type": "text",
-                "content": {"text": text(msg, str::to_string, str::to_string)},
-            });
-            if let Some(secret) = secret {
-                // Feishu's quirk: the string to sign is the key, the message is empty.
-                let sign = base64(&hmac_sha256(format!("{secs}\n{secret}").as_bytes(), b""));
-                body["timestamp"] = json!(secs.to_string());
-                body["sign"] = json!(sign);
+            let content = q(&text(msg, str::to_string, str::to_string));
+            match secret {
+                Some(secret) => {
+                    // Feishu's quirk: the string to sign is the key, the message is empty.
+                    let sign = base64(&hmac_sha256(format!("{secs}\n{secret}").as_bytes(), b""));
+                    format!(
+                        r#"{{"msg_type":"text","content":{{"text":{content}}},"timestamp":"{secs}","sign":"{sign}"}}"#
+                    )
+                }
+                None => format!(r#"{{"msg_type":"text","content":{{"text":{content}}}}}"#),
             }
-            body.to_string().into_bytes()
+            .into_bytes()
         }
     };
     headers.insert(0, ("content-type".to_string(), content_type.to_string()));
@@ -338,31 +340,52 @@ fn webhook_body(msg: &Message, now_ms: u64) -> Vec<u8> {
         (false, Some(e)) => format!("deploy.{}", e.as_str()),
         (false, None) => "deploy".to_string(),
     };
-    let commit = msg
-        .commit
-        .as_ref()
-        .map(|c| json!({"id": c.id, "message": c.message, "author": c.author}));
-    json!({
-        "type": kind,
-        "timestamp": crate::support::time::rfc3339(now_ms),
-        "data": {
-            "app": msg.app,
-            "trigger": msg.trigger,
-            "provider": msg.provider,
-            "delivery": msg.delivery,
-            "repository": msg.repository,
-            "branch": msg.branch,
-            "tag": msg.tag,
-            "commit": commit,
-            "image": msg.image,
-            "result": msg.result,
-            "reason": msg.reason,
-            "duration_ms": msg.duration_ms,
-            "url": msg.url,
-            "console_url": msg.console_url,
+    let o = |v: &Option<String>| v.as_deref().map_or_else(|| "null".to_string(), q);
+    let commit = msg.commit.as_ref().map_or_else(
+        || "null".to_string(),
+        |c| {
+            format!(
+                r#"{{"id":{},"message":{},"author":{}}}"#,
+                q(&c.id),
+                q(&c.message),
+                q(&c.author)
+            )
         },
-    })
-    .to_string()
+    );
+    let duration = msg
+        .duration_ms
+        .map_or_else(|| "null".to_string(), |d| d.to_string());
+    format!(
+        r#"{{"type":{},"timestamp":{},"data":{{"app":{},"trigger":{},"provider":{},"delivery":{},"repository":{},"branch":{},"tag":{},"commit":{commit},"image":{},"result":{},"reason":{},"duration_ms":{duration},"url":{},"console_url":{}}}}}"#,
+        q(&kind),
+        q(&crate::support::time::rfc3339(now_ms)),
+        q(&msg.app),
+        q(&msg.trigger),
+        o(&msg.provider),
+        o(&msg.delivery),
+        o(&msg.repository),
+        o(&msg.branch),
+        o(&msg.tag),
+        o(&msg.image),
+        q(&msg.result),
+        q(&msg.reason),
+        o(&msg.url),
+        o(&msg.console_url),
+    )
+    .into_bytes()
+}
+
+/// `s` as a JSON string.
+fn q(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+/// DingTalk's and WeCom's text message.
+fn text_message(content: &str) -> Vec<u8> {
+    format!(
+        r#"{{"msgtype":"text","text":{{"content":{}}}}}"#,
+        q(content)
+    )
     .into_bytes()
 }
 
@@ -376,7 +399,10 @@ fn text(msg: &Message, escape: fn(&str) -> String, link: fn(&str) -> String) -> 
         } else {
             escape(&value)
         };
-        out.push_str(&format!("\n{label}: {value}"));
+        out.push('\n');
+        out.push_str(label);
+        out.push_str(": ");
+        out.push_str(&value);
     }
     out
 }
@@ -468,6 +494,7 @@ mod tests {
     use super::*;
     use crate::notify::CommitInfo;
     use crate::support::secret::Secret;
+    use serde_json::json;
 
     const NOW_MS: u64 = 1_700_000_000_123;
 

@@ -1,5 +1,7 @@
 //! The one parser of app JSON: a `PUT` body, or a record as stored.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::validate::*;
@@ -278,94 +280,82 @@ fn parse_channels(
 ) -> Result<Vec<Channel>, Error> {
     let items = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
+        Some(Value::Array(items)) if items.len() <= MAX_CHANNELS => items,
+        Some(Value::Array(_)) => {
+            return Err(Error::field(
+                "notify",
+                format!("at most {MAX_CHANNELS} channels"),
+            ))
+        }
         Some(_) => return Err(Error::field("notify", "expected a list of channels")),
     };
-    if items.len() > MAX_CHANNELS {
-        return Err(Error::field(
-            "notify",
-            format!("at most {MAX_CHANNELS} channels"),
-        ));
-    }
     let mut channels = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let map = item
             .as_object()
             .ok_or_else(|| Error::field(format!("notify[{i}]"), "expected an object"))?;
-        let at = |key: &str| format!("notify[{i}].{key}");
-        if let Some(unknown) = map
-            .keys()
-            .find(|k| !["type", "url", "secret", "events"].contains(&k.as_str()))
-        {
-            return Err(Error::field(at(unknown), "unknown field"));
-        }
-        let text = |key: &str| match map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::field(at(key), "expected a string")),
-        };
-        let kind = text("type")?
-            .ok_or_else(|| Error::field(at("type"), "required"))
-            .and_then(|t| {
-                ChannelKind::parse(&t).ok_or_else(|| {
-                    Error::field(
-                        at("type"),
-                        "must be webhook, slack, discord, dingtalk, wecom or feishu",
-                    )
-                })
-            })?;
+        let c = Obj::new(
+            map,
+            format!("notify[{i}]"),
+            &["type", "url", "secret", "events"],
+        )?;
+        let kind = c
+            .string("type", |t| {
+                ChannelKind::parse(t)
+                    .map(|_| ())
+                    .ok_or("must be webhook, slack, discord, dingtalk, wecom or feishu")
+            })?
+            .and_then(|t| ChannelKind::parse(&t))
+            .ok_or_else(|| Error::field(c.path("type"), "required"))?;
         // A channel sent back as GET showed it keeps the stored URL and secret of the
         // channel its masked URL stands for (of the same type, anywhere in the list).
-        let url = text("url")?.ok_or_else(|| Error::field(at("url"), "required"))?;
+        let url = c
+            .string("url", |_| Ok(()))?
+            .ok_or_else(|| Error::field(c.path("url"), "required"))?;
         let old = existing.filter(|_| fill.is_some()).and_then(|a| {
             a.notify
                 .iter()
-                .find(|c| c.kind == kind && channels::masked(c.url.expose()) == url)
+                .find(|old| old.kind == kind && channels::masked(old.url.expose()) == url)
         });
         let url = match old {
-            Some(c) => c.url.clone(),
-            None if url.contains("***") => {
-                return Err(Error::field(at("url"), "is masked: send the URL itself"))
-            }
-            None => {
-                channels::validate_url(kind, &url).map_err(|why| Error::field(at("url"), why))?;
-                Secret::new(url)
-            }
-        };
-        let given = text("secret")?.filter(|s| !s.is_empty());
-        if let Some(s) = given.as_deref().filter(|s| *s != MASK) {
-            channels::validate_secret(kind, s).map_err(|why| Error::field(at("secret"), why))?;
+            Some(old) => Ok(old.url.clone()),
+            None if url.contains("***") => Err("is masked: send the URL itself"),
+            None => channels::validate_url(kind, &url).map(|()| Secret::new(url)),
         }
-        let mut secret = unmask(given, old.and_then(|c| c.secret.as_ref()), || at("secret"))?;
+        .map_err(|why| Error::field(c.path("url"), why))?;
+        let given = c.nullable_string("secret", |_| Ok(()))?;
+        if let Some(s) = given.as_deref().filter(|s| *s != MASK) {
+            channels::validate_secret(kind, s)
+                .map_err(|why| Error::field(c.path("secret"), why))?;
+        }
+        let kept = old.and_then(|old| old.secret.as_ref());
+        let mut secret = unmask(given, kept, || c.path("secret"))?;
         if kind == ChannelKind::Webhook && secret.is_none() {
-            // Every webhook is signed: a new one gets a secret, as the triggers do.
-            secret = match (old.and_then(|c| c.secret.clone()), fill.as_mut()) {
-                (Some(kept), _) => Some(kept),
+            // Every webhook is signed: one left out is kept, a new one is generated, as
+            // the triggers' secrets are.
+            secret = match (kept, fill.as_mut()) {
+                (Some(kept), _) => Some(kept.clone()),
                 (None, Some(fill)) => {
                     Some(Secret::new(channels::generate_webhook_secret(&mut **fill)))
                 }
                 (None, None) => return Err(Error::invalid("stored channel lacks a secret")),
             };
         }
-        let events = match map.get("events") {
-            None | Some(Value::Null) => Event::ALL.to_vec(),
-            Some(Value::Array(list)) => {
-                let mut events = Vec::new();
-                for e in list {
-                    let event = e.as_str().and_then(Event::parse).ok_or_else(|| {
-                        Error::field(
-                            at("events"),
-                            "each must be requested, refused, succeeded or failed",
-                        )
-                    })?;
-                    if !events.contains(&event) {
-                        events.push(event);
-                    }
-                }
-                events
+        let mut events: Vec<Event> = Vec::new();
+        for e in c
+            .string_list("events", |e| {
+                Event::parse(e)
+                    .map(|_| ())
+                    .ok_or("each must be requested, refused, succeeded or failed")
+            })?
+            .map_or(Event::ALL.to_vec(), |l| {
+                l.iter().filter_map(|e| Event::parse(e)).collect()
+            })
+        {
+            if !events.contains(&e) {
+                events.push(e);
             }
-            Some(_) => return Err(Error::field(at("events"), "expected a list of events")),
-        };
+        }
         channels.push(Channel {
             kind,
             url,
@@ -382,7 +372,7 @@ fn parse_channels(
 struct Obj<'a> {
     map: &'a Map<String, Value>,
     /// `""` for the root.
-    section: &'static str,
+    section: Cow<'static, str>,
 }
 
 static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
@@ -390,10 +380,13 @@ static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new
 impl<'a> Obj<'a> {
     fn new(
         map: &'a Map<String, Value>,
-        section: &'static str,
+        section: impl Into<Cow<'static, str>>,
         known: &[&str],
     ) -> Result<Self, Error> {
-        let obj = Obj { map, section };
+        let obj = Obj {
+            map,
+            section: section.into(),
+        };
         if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(Error::field(obj.path(unknown), "unknown field"));
         }
@@ -401,7 +394,7 @@ impl<'a> Obj<'a> {
     }
 
     fn path(&self, key: &str) -> String {
-        match self.section {
+        match &*self.section {
             "" => key.to_string(),
             section => format!("{section}.{key}"),
         }
