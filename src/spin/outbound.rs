@@ -1,4 +1,5 @@
-//! The deploy call through `wasi:http/outgoing-handler`.
+//! Outbound calls (the deploy call, notifications, commit statuses) through
+//! `wasi:http/outgoing-handler`.
 
 use std::time::Duration;
 
@@ -17,7 +18,8 @@ pub(super) fn send(req: &OutboundRequest, timeout: Duration) -> Result<(u16, Vec
     let (scheme, rest) = req
         .url
         .split_once("://")
-        .ok_or_else(|| format!("bad platform URL {}", req.url))?;
+        // Never the URL itself: a chat service's URL is its credential.
+        .ok_or_else(|| "not an absolute URL".to_string())?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -78,7 +80,7 @@ pub(super) fn send(req: &OutboundRequest, timeout: Duration) -> Result<(u16, Vec
                     if unwritten {
                         format!("could not write the request body: {e:?}")
                     } else {
-                        format!("platform unreachable: {e:?}")
+                        format!("unreachable: {e:?}")
                     }
                 })?;
         }
