@@ -31,7 +31,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The SaaS origins the component may call beyond the platform: chat services and forge
 /// APIs. `spin.toml` lists the same (a test holds them equal).
-pub const SAAS_ORIGINS: [&str; 11] = [
+pub const SAAS_ORIGINS: [&str; 12] = [
     "https://hooks.slack.com",
     "https://discord.com",
     "https://discordapp.com",
@@ -43,6 +43,7 @@ pub const SAAS_ORIGINS: [&str; 11] = [
     "https://gitlab.com",
     "https://api.bitbucket.org",
     "https://codeberg.org",
+    "https://gitea.com",
 ];
 
 /// The variables that name one self-hosted origin each; `spin.toml` gives them a

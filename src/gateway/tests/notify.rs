@@ -411,3 +411,24 @@ fn a_test_message_goes_out_at_once_and_says_how_it_went() {
     assert_eq!(wrong.status(), 405);
     assert_no_secrets(&host.log_text());
 }
+
+#[test]
+fn every_forge_named_by_its_host_is_callable_without_a_variable() {
+    let host = FakeHost::default();
+    for (repo, provider) in [
+        ("https://github.com/acme/shop", "github"),
+        ("https://gitlab.com/acme/group/shop", "gitlab"),
+        ("https://bitbucket.org/acme/shop", "bitbucket"),
+        ("https://codeberg.org/acme/shop", "forgejo"),
+        ("https://gitea.com/acme/shop", "gitea"),
+    ] {
+        let put = host.admin(
+            "PUT",
+            "/api/apps/shop",
+            &json!({"git": {"repo": repo, "report": {"token": GITHUB_TOKEN}},
+                    "deploy": {"target": "generic", "path": "/deploy"}}),
+        );
+        assert!(put.status() < 300, "{repo}: {}", put.text());
+        assert_eq!(put.json()["git"]["report"]["provider"], provider);
+    }
+}
