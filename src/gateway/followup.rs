@@ -22,7 +22,7 @@ use super::pipeline::Outcome;
 use super::{Host, Request};
 use crate::error::Error;
 use crate::model::OutboundRequest;
-use crate::notify::{channels, statuses, ChannelKind, CommitInfo, Event, Message, State};
+use crate::notify::{channels, statuses, ChannelKind, Event, Message, State};
 use crate::state::app::App;
 use crate::state::log;
 
@@ -199,31 +199,12 @@ pub fn for_delivery(
     if app.notify.is_empty() && app.git.report.is_none() {
         return Followup::default();
     }
-    let base = super::public_base(host, req);
-    let message = Message {
-        event: Some(what),
-        app: app.name.clone(),
-        trigger: ending.trigger.into(),
-        provider: ending.provider.map(String::from),
-        delivery: ending.delivery.map(String::from),
-        repository: event.and_then(|e| e.repository.clone()),
-        branch: event.and_then(|e| e.branch.clone()),
-        tag: event.and_then(|e| e.tag.clone()),
-        commit: event.and_then(|e| e.commit.as_ref()).map(|c| CommitInfo {
-            id: c.id.clone(),
-            message: c.message.clone(),
-            author: c.author.clone(),
-        }),
-        image: event
-            .and_then(|e| e.image.as_ref())
-            .map(|i| format!("{}:{}", i.repository, i.tag)),
-        result: ending.result.into(),
-        reason: ending.reason,
-        duration_ms: None,
-        url: None,
-        console_url: Some(console_url(&base, &app.name)),
-        test: false,
-    };
+    let mut message = message(host, req, app, what, event);
+    message.trigger = ending.trigger.into();
+    message.provider = ending.provider.map(String::from);
+    message.delivery = ending.delivery.map(String::from);
+    message.result = ending.result.into();
+    message.reason = ending.reason;
     build(host, app, ending.seq, &message)
 }
 
@@ -239,42 +220,47 @@ pub fn for_outcome(host: &dyn Host, req: &Request, app: &App, seq: i64, entry: &
     if app.notify.is_empty() && app.git.report.is_none() {
         return Followup::default();
     }
-    let base = super::public_base(host, req);
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
-    let kept = &entry["event"];
-    let image = &kept["image"];
-    let duration_ms = match (
+    let kept = DeployEvent::manual_from_kept(&entry["event"], String::new(), 0);
+    let mut message = message(host, req, app, what, Some(&kept));
+    message.trigger = text(&entry["trigger"]).unwrap_or_default();
+    message.provider = text(&entry["provider"]);
+    message.delivery = text(&entry["id"]);
+    message.result = what.as_str().into();
+    message.reason = text(&outcome["description"])
+        .unwrap_or_else(|| format!("the platform reported that the deploy {}", what.as_str()));
+    message.duration_ms = match (
         parse_rfc3339(entry["at"].as_str().unwrap_or_default()),
         parse_rfc3339(outcome["at"].as_str().unwrap_or_default()),
     ) {
         (Some(from), Some(to)) => Some(to.saturating_sub(from)),
         _ => None,
     };
-    let message = Message {
+    message.url = text(&outcome["url"]);
+    build(host, app, Some(seq), &message)
+}
+
+/// What a message about `event` says of what was (or would have been) deployed.
+fn message(
+    host: &dyn Host,
+    req: &Request,
+    app: &App,
+    what: Event,
+    event: Option<&DeployEvent>,
+) -> Message {
+    Message {
         event: Some(what),
         app: app.name.clone(),
-        trigger: text(&entry["trigger"]).unwrap_or_default(),
-        provider: text(&entry["provider"]),
-        delivery: text(&entry["id"]),
-        repository: text(&kept["repository"]),
-        branch: text(&kept["branch"]),
-        tag: text(&kept["tag"]),
-        commit: kept["commit"].is_object().then(|| CommitInfo {
-            id: text(&kept["commit"]["id"]).unwrap_or_default(),
-            message: text(&kept["commit"]["message"]).unwrap_or_default(),
-            author: text(&kept["commit"]["author"]).unwrap_or_default(),
-        }),
-        image: text(&image["repository"])
-            .map(|r| format!("{r}:{}", image["tag"].as_str().unwrap_or_default())),
-        result: what.as_str().into(),
-        reason: text(&outcome["description"])
-            .unwrap_or_else(|| format!("the platform reported that the deploy {}", what.as_str())),
-        duration_ms,
-        url: text(&outcome["url"]),
-        console_url: Some(console_url(&base, &app.name)),
-        test: false,
-    };
-    build(host, app, Some(seq), &message)
+        repository: event.and_then(|e| e.repository.clone()),
+        branch: event.and_then(|e| e.branch.clone()),
+        tag: event.and_then(|e| e.tag.clone()),
+        commit: event.and_then(|e| e.commit.clone()),
+        image: event
+            .and_then(|e| e.image.as_ref())
+            .map(|i| format!("{}:{}", i.repository, i.tag)),
+        console_url: Some(console_url(&super::public_base(host, req), &app.name)),
+        ..Message::default()
+    }
 }
 
 /// The calls `message` makes: one per channel that hears its event, and the commit

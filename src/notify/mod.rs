@@ -41,15 +41,9 @@ impl Event {
     }
 }
 
-/// A commit, as a message shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommitInfo {
-    /// The full id (a message shows its first 7 characters).
-    pub id: String,
-    /// The whole message (a message shows its first line).
-    pub message: String,
-    pub author: String,
-}
+/// A commit, as a message shows it: its full id (a message shows its first 7
+/// characters), its whole message (a message shows its first line), its author.
+pub use crate::providers::Commit as CommitInfo;
 
 /// Everything a notification says about one delivery. Every text in it may come from a
 /// webhook payload: the channels render it as text, never as markup.
