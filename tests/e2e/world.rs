@@ -62,14 +62,15 @@ fn imports_only_the_worlds_interfaces_and_exports_both() {
 }
 
 /// The size budget by build path: `scripts/build-component.sh` writes which path built the
-/// component to `autodeploy.wasm.build`. The fallback path (this project's machines)
-/// builds std itself and drops panic messages: 340 KB (330,595 bytes after `wasm-opt -Oz`,
-/// which took 60 KB off 390,849; of those, the console's files and code are 17 KB, the
-/// git rules 23 KB, outcome reports 16 KB, before optimisation). A rustup-target build
-/// keeps std's panic machinery: the project budget, 400 KB.
+/// component to `autodeploy.wasm.build`. Both are held to the project budget, 400 KB. The
+/// fallback path (this project's machines) builds std itself and drops panic messages:
+/// 393,660 bytes after `wasm-opt -Oz` (notifications and commit statuses took it from
+/// 330,919). A rustup-target build keeps std's panic machinery: about 40 KB more, over
+/// the budget now (docs/performance.md, "Not met"). opt-level "z" would take 34 KB off,
+/// at 25–30% more time per request: not taken.
 fn size_budget(build_path: &str) -> Option<u64> {
     match build_path {
-        "fallback" => Some(340_000),
+        "fallback" => Some(400_000),
         "rustup" => Some(400_000),
         _ => None,
     }
