@@ -231,7 +231,7 @@ function createForm() {
 
 const SECRET = { git: ["git", "secret"], image: ["image", "token"], api: ["api", "secret_key"] };
 
-async function appPage(name) {
+async function appPage(name, picked) {
   const answer = await api("GET", `/api/apps/${encodeURIComponent(name)}`);
   if (answer.status !== 200) {
     main.replaceChildren(h("p", { className: "error", text: answer.body?.error || `HTTP ${answer.status}` }), h("a", { href: "#/", text: t("back") }));
@@ -254,9 +254,10 @@ async function appPage(name) {
 
   const refresh = async () => {
     const d = await api("GET", `/api/apps/${encodeURIComponent(name)}/deliveries`).catch(() => null);
-    if (d && d.status === 200) deliveries.replaceChildren(...deliveryTable(app, d.body.deliveries, refresh));
+    if (d && d.status === 200) deliveries.replaceChildren(...deliveryTable(app, d.body.deliveries, refresh, picked));
   };
   await refresh();
+  deliveries.querySelector("tr.picked")?.scrollIntoView({ block: "center" });
   timer = setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
 }
 
@@ -523,10 +524,10 @@ function outcomeCell(outcome) {
     outcome.description ? h("div", { className: "reason", text: outcome.description }) : null];
 }
 
-function deliveryTable(app, list, refresh) {
+function deliveryTable(app, list, refresh, picked) {
   const title = h("h2", { id: "deliveries-title", text: t("deliveries") });
   if (!list.length) return [title, h("p", { text: t("noDeliveries") })];
-  const rows = list.map((d) => h("tr", {},
+  const rows = list.map((d) => h("tr", { className: picked && d.id === picked ? "picked" : "" },
     h("td", { text: when(d.at) }),
     h("td", { text: d.trigger }),
     h("td", { text: d.provider ?? "–" }),
@@ -564,8 +565,11 @@ function render(message) {
   out.textContent = t("signOut");
   out.hidden = !token();
   if (!token()) return signInPage(message);
-  const m = location.hash.match(/^#\/apps\/([^/]+)$/);
-  const page = m ? appPage(decodeURIComponent(m[1])) : appsPage();
+  // #/apps/{app}, or #/apps/{app}/deliveries/{id}: the app, that delivery picked out
+  // (the links in notifications).
+  const m = location.hash.match(/^#\/apps\/([^/]+)(?:\/deliveries\/([^/]+))?$/);
+  const decode = (s) => { try { return decodeURIComponent(s); } catch { return s; } };
+  const page = m ? appPage(decode(m[1]), m[2] ? decode(m[2]) : null) : appsPage();
   page.catch(() => {});
   main.focus({ preventScroll: true });
 }

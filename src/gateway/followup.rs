@@ -157,9 +157,22 @@ impl Followup {
     }
 }
 
-/// The delivery's page in the console.
-pub fn console_url(base: &str, app: &str) -> String {
-    format!("{base}{}#/apps/{app}", super::console::CONSOLE_PATH)
+/// The app's page in the console, its row for `delivery` picked out when there is one.
+pub fn console_url(base: &str, app: &str, delivery: Option<&str>) -> String {
+    let mut url = format!("{base}{}#/apps/{app}", super::console::CONSOLE_PATH);
+    if let Some(id) = delivery {
+        url.push_str("/deliveries/");
+        // Delivery ids are any printable text: everything but unreserved characters
+        // percent-encoded (the console decodes it).
+        for b in id.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                url.push(char::from(b));
+            } else {
+                url.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    url
 }
 
 /// What a delivery that just ended tells: `requested` for a deploy the platform
@@ -199,10 +212,9 @@ pub fn for_delivery(
     if app.notify.is_empty() && app.git.report.is_none() {
         return Followup::default();
     }
-    let mut message = message(host, req, app, what, event);
+    let mut message = message(host, req, app, what, event, ending.delivery);
     message.trigger = ending.trigger.into();
     message.provider = ending.provider.map(String::from);
-    message.delivery = ending.delivery.map(String::from);
     message.result = ending.result.into();
     message.reason = ending.reason;
     build(host, app, ending.seq, &message)
@@ -222,10 +234,10 @@ pub fn for_outcome(host: &dyn Host, req: &Request, app: &App, seq: i64, entry: &
     }
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     let kept = DeployEvent::manual_from_kept(&entry["event"], String::new(), 0);
-    let mut message = message(host, req, app, what, Some(&kept));
+    let id = entry["id"].as_str();
+    let mut message = message(host, req, app, what, Some(&kept), id);
     message.trigger = text(&entry["trigger"]).unwrap_or_default();
     message.provider = text(&entry["provider"]);
-    message.delivery = text(&entry["id"]);
     message.result = what.as_str().into();
     message.reason = text(&outcome["description"])
         .unwrap_or_else(|| format!("the platform reported that the deploy {}", what.as_str()));
@@ -247,10 +259,13 @@ fn message(
     app: &App,
     what: Event,
     event: Option<&DeployEvent>,
+    delivery: Option<&str>,
 ) -> Message {
+    let base = super::public_base(host, req);
     Message {
         event: Some(what),
         app: app.name.clone(),
+        delivery: delivery.map(String::from),
         repository: event.and_then(|e| e.repository.clone()),
         branch: event.and_then(|e| e.branch.clone()),
         tag: event.and_then(|e| e.tag.clone()),
@@ -258,7 +273,7 @@ fn message(
         image: event
             .and_then(|e| e.image.as_ref())
             .map(|i| format!("{}:{}", i.repository, i.tag)),
-        console_url: Some(console_url(&super::public_base(host, req), &app.name)),
+        console_url: Some(console_url(&base, &app.name, delivery)),
         ..Message::default()
     }
 }
@@ -388,7 +403,7 @@ pub fn send_test(host: &dyn Host, base: &str, app: &App, index: usize) -> Result
         trigger: "manual".into(),
         result: "test".into(),
         reason: "a test message from autodeploy: this channel works".into(),
-        console_url: Some(console_url(base, &app.name)),
+        console_url: Some(console_url(base, &app.name, None)),
         test: true,
         ..Message::default()
     };
@@ -471,6 +486,18 @@ mod tests {
             );
             assert!(manifest.contains(&format!("{variable} = \"{{{{ {variable} }}}}\"")));
         }
+    }
+
+    #[test]
+    fn console_links_name_the_delivery_percent_encoded() {
+        assert_eq!(
+            console_url("https://h.example", "shop", Some("a b/#é-1.x_~")),
+            "https://h.example/console/#/apps/shop/deliveries/a%20b%2F%23%C3%A9-1.x_~"
+        );
+        assert_eq!(
+            console_url("https://h.example", "shop", None),
+            "https://h.example/console/#/apps/shop"
+        );
     }
 
     #[test]

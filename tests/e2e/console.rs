@@ -453,6 +453,33 @@ async fn the_console_notifications() {
     wait_text(&c, "✓ slack#0 deploy requested").await;
     wait_text(&c, "✓ git.report deploy requested").await;
 
+    // The message's console link opens the app with that delivery picked out.
+    let told = gw
+        .platform
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.uri == SLACK && r.text().contains("deploy requested"))
+        .expect("the Slack message of the push");
+    let text = told.json()["text"].as_str().unwrap().to_string();
+    let link = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Console: "))
+        .unwrap_or_else(|| panic!("no console link in {text}"));
+    assert_eq!(
+        link,
+        format!("{base}/console/#/apps/shop/deliveries/notify-1")
+    );
+    c.goto(&format!("{base}/console/#/")).await.unwrap();
+    wait_text(&c, "Last delivery").await;
+    c.goto(link).await.unwrap();
+    let picked = until("the delivery picked out", || async {
+        let row = c.find(Locator::Css("tr.picked td.id")).await.ok()?;
+        row.text().await.ok()
+    })
+    .await;
+    assert_eq!(picked, "notify-1");
+
     // Removed (confirmed), the channel is gone from the app.
     click_button(&c, "", "Remove").await;
     c.accept_alert().await.unwrap();
