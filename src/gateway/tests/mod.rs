@@ -46,6 +46,20 @@ fn create(host: &FakeHost, body: Value) -> Value {
     created.json()
 }
 
+/// The entry of `delivery` in `shop`'s delivery log, as the admin API shows it.
+fn delivery_entry(host: &FakeHost, delivery: &str) -> Value {
+    let log = host
+        .admin("GET", "/api/apps/shop/deliveries", &Value::Null)
+        .json();
+    log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == delivery)
+        .unwrap_or_else(|| panic!("{delivery} not in {log}"))
+        .clone()
+}
+
 /// `sha256=<hex HMAC-SHA256(secret, body)>`.
 fn sign(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex(&hmac_sha256(secret.as_bytes(), body)))

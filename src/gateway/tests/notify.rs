@@ -35,19 +35,6 @@ fn sent_urls(host: &FakeHost) -> Vec<String> {
     host.sent.borrow().iter().map(|r| r.url.clone()).collect()
 }
 
-fn entry(host: &FakeHost, delivery: &str) -> Value {
-    let log = host
-        .admin("GET", "/api/apps/shop/deliveries", &Value::Null)
-        .json();
-    log["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"] == delivery)
-        .unwrap_or_else(|| panic!("{delivery} not in {log}"))
-        .clone()
-}
-
 /// No secret of another service in `text`.
 fn assert_no_secrets(text: &str) {
     for secret in [
@@ -274,7 +261,7 @@ fn a_deploy_is_told_after_the_answer_and_recorded_on_the_delivery() {
     assert_eq!(status["state"], "pending");
     assert_eq!(status["context"], "autodeploy/shop");
 
-    let notices = &entry(&host, "d-1")["notices"];
+    let notices = &super::delivery_entry(&host, "d-1")["notices"];
     assert_eq!(notices[0]["to"], "slack#0");
     assert_eq!(notices[0]["event"], "requested");
     assert_eq!(notices[0]["ok"], true);
@@ -293,7 +280,7 @@ fn a_failing_receiver_changes_nothing_of_the_answer_and_shows_on_the_delivery() 
     host.answer(Ok((401, br#"{"message": "Bad credentials"}"#.to_vec())));
     let answered = push(&host, "d-1");
     assert_eq!(answered.result(), (202, "deployed".into()));
-    let notices = &entry(&host, "d-1")["notices"];
+    let notices = &super::delivery_entry(&host, "d-1")["notices"];
     assert_eq!(notices[0]["ok"], false);
     assert_eq!(notices[0]["error"], "connection refused");
     assert_eq!(notices[1]["ok"], false);
@@ -321,7 +308,13 @@ fn a_refused_deploy_is_told_to_the_channels_that_hear_refusals() {
     assert_eq!(host.sent_json(3)["state"], "failure");
     let ding = host.sent_json(2).to_string();
     assert!(ding.contains("500"), "the reason is told: {ding}");
-    assert_eq!(entry(&host, "d-1")["notices"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        super::delivery_entry(&host, "d-1")["notices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 
     // A status that does not allow deploys: refused too, with what would have deployed.
     let put = host.admin("PUT", "/api/apps/shop/status", &json!({"status": "closed"}));
@@ -376,7 +369,10 @@ fn the_final_outcome_is_told_once() {
     assert_eq!(status["state"], "failure");
     assert_eq!(status["target_url"], "https://platform.example.com/b/9");
     assert_eq!(
-        entry(&host, "d-1")["notices"].as_array().unwrap().len(),
+        super::delivery_entry(&host, "d-1")["notices"]
+            .as_array()
+            .unwrap()
+            .len(),
         2 + 3
     );
 

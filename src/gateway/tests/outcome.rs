@@ -25,16 +25,7 @@ fn status_url(host: &FakeHost, call: usize) -> String {
 }
 
 fn outcome(host: &FakeHost, delivery: &str) -> Value {
-    let log = host
-        .admin("GET", "/api/apps/shop/deliveries", &Value::Null)
-        .json();
-    log["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"] == delivery)
-        .unwrap_or_else(|| panic!("{delivery} not in {log}"))["outcome"]
-        .clone()
+    super::delivery_entry(host, delivery)["outcome"].clone()
 }
 
 #[test]
