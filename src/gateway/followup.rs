@@ -193,8 +193,8 @@ pub struct Ending<'a> {
     pub delivery: Option<&'a str>,
     /// The delivery log entry number.
     pub seq: Option<i64>,
-    pub result: &'a str,
-    pub reason: String,
+    /// The rule a deploy could not check, said in its reason.
+    pub note: Option<&'a str>,
 }
 
 /// The calls a delivery that just ended makes (none when nothing is to be told).
@@ -215,8 +215,9 @@ pub fn for_delivery(
     let mut message = message(host, req, app, what, event, ending.delivery);
     message.trigger = ending.trigger.into();
     message.provider = ending.provider.map(String::from);
-    message.result = ending.result.into();
-    message.reason = ending.reason;
+    // Built only when someone is to be told: a delivery's hot path formats nothing more.
+    message.result = super::hooks::result(ended).into();
+    message.reason = super::hooks::reason(ended, ending.note);
     build(host, app, ending.seq, &message)
 }
 

@@ -145,8 +145,7 @@ pub(super) fn handle(host: &dyn Host, req: &Request, read_body: ReadBody<'_>) ->
         provider,
         delivery: id,
         seq,
-        result: result(&ended),
-        reason: reason(&ended, note),
+        note,
     };
     response.after = Some(followup::for_delivery(
         host, req, &app, &ended, event, ending,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::checks::delivery_from;
 use super::deploy::{build_request, DeployEvent, PlatformConfig};
 use super::followup;
-use super::hooks::{answer, deploy, end_claim, reason, result, DeliveryLog, Ended};
+use super::hooks::{answer, deploy, end_claim, DeliveryLog, Ended};
 use super::outcome;
 use super::pipeline::Outcome;
 use super::rules::status_gate;
@@ -236,8 +236,7 @@ fn run(
         provider,
         delivery: Some(&delivery.id),
         seq,
-        result: result(&ended),
-        reason: reason(&ended, None),
+        note: None,
     };
     response.after = Some(followup::for_delivery(
         host,
